@@ -1,0 +1,68 @@
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import {
+  AdminRequired, AuthorizationRequired, FreshTokenRequired, InvalidToken, TokenRevoked, WrongTokenType
+} from '../src/errors'
+import { nowSeconds } from '../src/revocation-store'
+import { isFresh, type TokenClaims } from '../src/token-claims'
+
+interface Requirement {
+  type: TokenClaims['type']
+  fresh?: boolean
+  admin?: boolean
+  /** Anonymous requests pass with request.user null; a present token must still be good. */
+  optional?: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    requireAccess: onRequestAsyncHookHandler
+    requireFresh: onRequestAsyncHookHandler
+    requireAdmin: onRequestAsyncHookHandler
+    requireRefresh: onRequestAsyncHookHandler
+    optionalAccess: onRequestAsyncHookHandler
+  }
+}
+
+const BAD_HEADER = "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'"
+
+/**
+ * The token of `Authorization: Bearer <JWT>`, or undefined when the request carries none. Another
+ * scheme (Basic…) counts as no token, as in Flask-JWT-Extended; a Bearer header that is not exactly
+ * one token is malformed.
+ */
+function bearerToken (header: string | undefined): string | undefined {
+  if (header === undefined) return undefined
+  const space = header.indexOf(' ')
+  const scheme = space === -1 ? header : header.slice(0, space)
+  if (scheme.length !== 6 || scheme.toLowerCase() !== 'bearer') return undefined
+  const token = space === -1 ? '' : header.slice(space + 1).trim()
+  if (token === '' || token.includes(' ')) throw new InvalidToken(BAD_HEADER)
+  return token
+}
+
+// request.user is @fastify/jwt's decorator. Checks run in Flask-JWT-Extended's order: find, decode, type, fresh, revocation; then admin.
+export default fp(async function auth (fastify) {
+
+  function hook (requirement: Requirement): onRequestAsyncHookHandler {
+    return async function authenticate (request: FastifyRequest) {
+      const token = bearerToken(request.headers.authorization)
+      if (token === undefined) {
+        if (requirement.optional === true) return
+        throw new AuthorizationRequired()
+      }
+      const claims = fastify.tokens.verify(token)
+      if (claims.type !== requirement.type) throw new WrongTokenType(requirement.type)
+      if (requirement.fresh === true && !isFresh(claims, nowSeconds())) throw new FreshTokenRequired()
+      if (await fastify.revocation.isRevoked(claims)) throw new TokenRevoked()
+      if (requirement.admin === true && claims.is_admin !== true) throw new AdminRequired()
+      request.user = claims
+    }
+  }
+
+  fastify.decorate('requireAccess', hook({ type: 'access' }))
+  fastify.decorate('requireFresh', hook({ type: 'access', fresh: true }))
+  fastify.decorate('requireAdmin', hook({ type: 'access', admin: true }))
+  fastify.decorate('requireRefresh', hook({ type: 'refresh' }))
+  fastify.decorate('optionalAccess', hook({ type: 'access', optional: true }))
+}, { name: 'auth', dependencies: ['tokens', 'revocation'] })

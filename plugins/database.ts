@@ -1,0 +1,38 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import SQLite from 'better-sqlite3'
+import fp from 'fastify-plugin'
+import { Kysely, Migrator, SqliteDialect, sql } from 'kysely'
+import type { Config } from '../src/config'
+import type { Database } from '../src/db-schema'
+import { migrationProvider } from '../src/migrations'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Kysely<Database>
+  }
+}
+
+function openSqlite (path: string): SQLite.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const connection = new SQLite(path)
+  connection.pragma('journal_mode = WAL')
+  connection.pragma('busy_timeout = 5000')
+  connection.pragma('foreign_keys = ON')
+  return connection
+}
+
+// Opens the database, brings its schema up to date, and closes it with the app.
+export default fp<{ config: Config }>(async function database (fastify, { config }) {
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(config.database.path) }) })
+  fastify.addHook('onClose', async () => { await db.destroy() })
+
+  const { error, results } = await new Migrator({ db, provider: migrationProvider(config.database.kind) }).migrateToLatest()
+  for (const result of results ?? []) {
+    if (result.status === 'Success') fastify.log.info({ migration: result.migrationName }, 'migration applied')
+  }
+  if (error !== undefined) throw error
+  await sql`select 1`.execute(db)
+
+  fastify.decorate('db', db)
+}, { name: 'database' })

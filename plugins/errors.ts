@@ -1,0 +1,43 @@
+import type { FastifyError } from 'fastify'
+import fp from 'fastify-plugin'
+import { appErrorCode, wwwAuthenticate } from '../src/errors'
+
+// Fastify's own client errors, given stable snake_case codes like ours.
+const frameworkCodes: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_body',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_body',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json'
+}
+
+function clientErrorCode (error: FastifyError): string {
+  if (error.validation !== undefined) return 'validation_error'
+  if (error.code in frameworkCodes) return frameworkCodes[error.code]
+  if (error instanceof SyntaxError) return 'invalid_json'
+  return 'bad_request'
+}
+
+/**
+ * Every error leaves as `{statusCode, error, message}`. Our own errors keep their code and message;
+ * framework client errors get a code; anything else is a 500 whose message says nothing internal.
+ */
+export default fp(async function errors (fastify) {
+  fastify.setErrorHandler(function handleError (error: FastifyError, request, reply) {
+    const statusCode = error.statusCode ?? 500
+    const isClientError = statusCode >= 400 && statusCode < 500
+    const code = appErrorCode(error) ?? (isClientError ? clientErrorCode(error) : undefined)
+    if (code === undefined) {
+      request.log.error({ err: error }, 'unhandled error')
+      return reply.code(500).send({ statusCode: 500, error: 'internal_error', message: 'Internal Server Error' })
+    }
+    if (statusCode === 401) reply.header('www-authenticate', wwwAuthenticate(code))
+    return reply.code(statusCode).send({ statusCode, error: code, message: error.message })
+  })
+
+  fastify.setNotFoundHandler(function notFound (request, reply) {
+    return reply.code(404).send({
+      statusCode: 404, error: 'not_found', message: `Route ${request.method} ${request.url.split('?')[0]} not found.`
+    })
+  })
+}, { name: 'errors' })

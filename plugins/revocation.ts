@@ -1,0 +1,24 @@
+import fp from 'fastify-plugin'
+import { redisRevocationBackend } from '../src/revocation-redis'
+import { revocationStore, type RevocationStore } from '../src/revocation-store'
+import { sqlRevocationBackend } from '../src/revocation-sql'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    revocation: RevocationStore
+  }
+}
+
+export interface RevocationOptions {
+  /** Redis key prefix; revocations go to Redis when the redis plugin is registered. */
+  redisKeyPrefix: string
+}
+
+export default fp<RevocationOptions>(async function revocation (fastify, { redisKeyPrefix }) {
+  const backend = fastify.hasDecorator('redis')
+    ? redisRevocationBackend(fastify.redis, redisKeyPrefix)
+    : sqlRevocationBackend(fastify.db, fastify.log)
+  const store = revocationStore(backend, fastify.log)
+  fastify.decorate('revocation', store)
+  fastify.addHook('onClose', async () => { await store.close() })
+}, { name: 'revocation', dependencies: ['database'] })

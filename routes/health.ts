@@ -1,0 +1,40 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { sql } from 'kysely'
+
+const Check = Type.Union([Type.Literal('ok'), Type.Literal('failing')])
+const Checks = Type.Object({ database: Check, revocation: Check })
+const Ready = Type.Object({ status: Type.Literal('ok'), checks: Checks })
+const NotReady = Type.Object({ statusCode: Type.Literal(503), error: Type.Literal('not_ready'), message: Type.String(), checks: Checks })
+
+async function passes (check: () => Promise<unknown>): Promise<'ok' | 'failing'> {
+  try {
+    await check()
+    return 'ok'
+  } catch {
+    return 'failing'
+  }
+}
+
+const health: FastifyPluginAsyncTypebox = async function (fastify) {
+  fastify.get('/health/live', {
+    schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+  }, async function live () {
+    return { status: 'ok' as const }
+  })
+
+  fastify.get('/health/ready', {
+    schema: { response: { 200: Ready, 503: NotReady } }
+  }, async function ready (_request, reply) {
+    const [database, revocation] = await Promise.all([
+      passes(async () => await sql`select 1`.execute(fastify.db)),
+      passes(async () => { await fastify.revocation.ping() })
+    ])
+    const checks = { database, revocation }
+    if (database === 'ok' && revocation === 'ok') return { status: 'ok' as const, checks }
+    return await reply.code(503).send({
+      statusCode: 503 as const, error: 'not_ready' as const, message: 'A store this service needs does not answer.', checks
+    })
+  })
+}
+
+export default health

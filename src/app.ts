@@ -1,0 +1,54 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import auth from '../plugins/auth'
+import database from '../plugins/database'
+import errors from '../plugins/errors'
+import itemsRepository from '../plugins/items-repository'
+import redis from '../plugins/redis'
+import revocation from '../plugins/revocation'
+import tokens from '../plugins/tokens'
+import usersRepository from '../plugins/users-repository'
+import health from '../routes/health'
+import items from '../routes/items'
+import users from '../routes/users'
+import type { AppConfig } from './config'
+
+export type AppOptions = Pick<FastifyServerOptions, 'logger'>
+
+/**
+ * Builds the whole service from a config; production and tests alike. It resolves once every store
+ * answers: a service that starts is a service that works.
+ */
+export async function buildApp (config: AppConfig, options: AppOptions = {}) {
+  const app = Fastify({ logger: options.logger ?? { level: config.logLevel } }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // A client may send `Content-Type: application/json` and no body to a route that takes none.
+  app.removeContentTypeParser('application/json')
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJsonOrEmpty (request, body, done) {
+    if (body === '') { done(null, undefined); return }
+    parseJson(request, body as string, done)
+  })
+
+  await app.register(errors)
+  await app.register(database, { config })
+  if (config.redis !== undefined) await app.register(redis, config.redis)
+  await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })
+  await app.register(usersRepository)
+  await app.register(itemsRepository)
+  await app.register(tokens, {
+    secret: config.jwtSecret,
+    accessTokenExpires: config.accessTokenExpires,
+    refreshTokenExpires: config.refreshTokenExpires
+  })
+  await app.register(auth)
+
+  await app.register(health)
+  await app.register(users, { adminUsernames: config.adminUsernames })
+  await app.register(items)
+
+  await app.ready()
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

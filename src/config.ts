@@ -1,0 +1,71 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const LogLevel = Type.Union(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))
+)
+
+// The environment the service reads: every setting, its default and its bounds, in one place.
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  DATABASE_URL: Type.String({ pattern: '^sqlite:.+$', default: 'sqlite:./data/gatehouse.db' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+$' })),
+  // Braces would break the per-user hash tag that keeps a request's revocation keys in one slot.
+  REDIS_KEY_PREFIX: Type.String({ pattern: '^[^{}]*$', maxLength: 64, default: 'gatehouse:' }),
+  REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 250 }),
+  JWT_SECRET_KEY: Type.Optional(Type.String()),
+  JWT_ACCESS_TOKEN_EXPIRES: Type.Integer({ minimum: 1, maximum: 31536000, default: 900 }),
+  JWT_REFRESH_TOKEN_EXPIRES: Type.Integer({ minimum: 1, maximum: 315360000, default: 2592000 }),
+  ADMIN_USERNAMES: Type.String({ default: '' }),
+  LOG_LEVEL: Type.Union([LogLevel], { default: 'info' })
+})
+export type Env = Static<typeof EnvSchema>
+
+export const MIN_SECRET_BYTES = 32
+
+export class ConfigError extends Error {
+  constructor (problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+function toConfig (env: Env) {
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    database: { kind: 'sqlite' as const, path: env.DATABASE_URL.slice('sqlite:'.length) },
+    redis: env.REDIS_URL === undefined
+      ? undefined
+      : { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, timeoutMs: env.REDIS_TIMEOUT_MS },
+    jwtSecret: env.JWT_SECRET_KEY,
+    accessTokenExpires: env.JWT_ACCESS_TOKEN_EXPIRES,
+    refreshTokenExpires: env.JWT_REFRESH_TOKEN_EXPIRES,
+    adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map((name) => name.trim()).filter(Boolean)),
+    logLevel: env.LOG_LEVEL
+  }
+}
+export type Config = ReturnType<typeof toConfig>
+/** A config whose signing secret is settled: what the app factory takes. */
+export type AppConfig = Config & { jwtSecret: string }
+
+/**
+ * Validates an environment (process.env in production, a plain object in tests) and builds the
+ * typed config. Empty strings count as unset, as shells and compose files produce them.
+ */
+export function loadConfig (source: Record<string, string | undefined>): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
+  const problems = [...Value.Errors(EnvSchema, env)].map((error) =>
+    `${error.path.slice(1) || 'environment'}: ${error.message} (got ${JSON.stringify(error.value)})`)
+  if (env.JWT_SECRET_KEY !== undefined && Buffer.byteLength(env.JWT_SECRET_KEY) < MIN_SECRET_BYTES) {
+    problems.push(`JWT_SECRET_KEY: must be at least ${MIN_SECRET_BYTES} bytes`)
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return toConfig(env)
+}

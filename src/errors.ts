@@ -1,0 +1,39 @@
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
+
+// Every error the service answers on purpose: one code, one status, one message each. The code,
+// lower-cased, is the stable `error` field of the response body that clients switch on
+// (@fastify/error upper-cases the codes it is given).
+const appErrorCodes = new Set<string>()
+
+function define (code: string, message: string, statusCode: number): FastifyErrorConstructor {
+  const constructor = createError(code, message, statusCode)
+  appErrorCodes.add(new constructor().code)
+  return constructor
+}
+
+export const AuthorizationRequired = define('authorization_required', 'Request does not contain an access token.', 401)
+export const InvalidToken = define('invalid_token', '%s', 401)
+export const TokenExpired = define('token_expired', 'The token has expired.', 401)
+export const TokenRevoked = define('token_revoked', 'The token has been revoked.', 401)
+export const FreshTokenRequired = define('fresh_token_required', 'The token is not fresh.', 401)
+export const WrongTokenType = define('wrong_token_type', 'Only %s tokens are allowed.', 401)
+export const InvalidCredentials = define('invalid_credentials', 'Invalid Credentials!', 401)
+export const AdminRequired = define('admin_required', 'Admin privilege required.', 403)
+export const Forbidden = define('forbidden', 'You may only act on your own account.', 403)
+export const NotFound = define('not_found', '%s', 404)
+export const UserExists = define('user_exists', "A user with username '%s' already exists.", 409)
+export const ItemExists = define('item_exists', "An item with name '%s' already exists.", 409)
+export const RevocationUnavailable = define('revocation_unavailable',
+  'The token revocation store is unavailable; try again shortly.', 503)
+
+/** The response code of one of our errors, or undefined for any other error. */
+export function appErrorCode (error: { code?: unknown }): string | undefined {
+  return typeof error.code === 'string' && appErrorCodes.has(error.code) ? error.code.toLowerCase() : undefined
+}
+
+/** 401 answers say which scheme to use (RFC 6750); token problems name themselves. */
+export function wwwAuthenticate (code: string): string {
+  return code === 'authorization_required' || code === 'invalid_credentials'
+    ? 'Bearer'
+    : `Bearer error="invalid_token"`
+}

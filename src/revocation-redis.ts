@@ -1,0 +1,21 @@
+import type Redis from 'ioredis'
+import { nowSeconds, type RevocationBackend } from './revocation-store'
+
+/**
+ * Revocations as Redis keys whose TTL is the remaining lifetime of what they revoke. The client is
+ * set up to fail fast (no offline queue, a command timeout), so a dead Redis costs a request at most
+ * the timeout, and the request is refused (fail closed).
+ */
+export function redisRevocationBackend (redis: Redis, keyPrefix: string): RevocationBackend {
+  return {
+    name: 'redis',
+    async read (keys) {
+      return await redis.mget(keys.map((key) => keyPrefix + key))
+    },
+    async write (key, value, expiresAt) {
+      await redis.set(keyPrefix + key, value, 'EX', Math.max(1, expiresAt - nowSeconds()))
+    },
+    ping: async () => await redis.ping(),
+    async close () {}
+  }
+}

@@ -1,0 +1,40 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Kysely } from 'kysely'
+import type { Database } from './db-schema'
+import { nowSeconds, type RevocationBackend } from './revocation-store'
+
+const PURGE_INTERVAL_MS = 60_000
+
+/**
+ * Revocations in the SQL database, for a single instance without Redis. Rows carry their expiry;
+ * reads ignore expired rows, and a timer deletes them so the table holds only live tokens.
+ */
+export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogger): RevocationBackend {
+  async function purge (): Promise<void> {
+    await db.deleteFrom('revocations').where('expires_at', '<=', nowSeconds()).execute()
+  }
+  const timer = setInterval(() => {
+    purge().catch((error: unknown) => { log.warn({ err: error }, 'purging expired revocations failed') })
+  }, PURGE_INTERVAL_MS)
+  timer.unref()
+
+  return {
+    name: 'sql',
+    async read (keys) {
+      const rows = await db.selectFrom('revocations').select(['key', 'value'])
+        .where('key', 'in', keys).where('expires_at', '>', nowSeconds()).execute()
+      const byKey = new Map(rows.map((row) => [row.key, row.value]))
+      return keys.map((key) => byKey.get(key))
+    },
+    async write (key, value, expiresAt) {
+      await db.insertInto('revocations').values({ key, value, expires_at: expiresAt })
+        .onConflict((conflict) => conflict.column('key').doUpdateSet({ value, expires_at: expiresAt }))
+        .execute()
+    },
+    ping: async () => await db.selectFrom('revocations').select('key').limit(1).execute(),
+    async close () {
+      clearInterval(timer)
+      await purge()
+    }
+  }
+}

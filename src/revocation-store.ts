@@ -1,0 +1,91 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { RevocationUnavailable } from './errors'
+
+/** What a revocation check needs to know of a verified token. */
+export interface RevocableToken {
+  sub: string
+  jti: string
+  /** The login session; tokens minted elsewhere (Flask) have none and stand for themselves. */
+  sid?: string
+  iat?: number
+}
+
+/**
+ * Where revocations live: Redis when configured (shared by every instance), else the SQL database.
+ * Every entry expires with the last token it can concern, so the store holds only live tokens.
+ * Each method throws RevocationUnavailable when the store does not answer in time.
+ */
+export interface RevocationStore {
+  /** One round trip: revoked by its own id, by its session, or by its user's cut-off time. */
+  isRevoked: (token: RevocableToken) => Promise<boolean>
+  revokeToken: (sub: string, jti: string, expiresAt: number) => Promise<void>
+  revokeSession: (sub: string, sid: string, expiresAt: number) => Promise<void>
+  /** Every token of the user issued at or before `cutoff` (seconds) is revoked. */
+  revokeUser: (sub: string, cutoff: number, expiresAt: number) => Promise<void>
+  ping: () => Promise<void>
+  close: () => Promise<void>
+}
+
+/** The storage a RevocationStore needs: values that vanish at a given time. */
+export interface RevocationBackend {
+  name: string
+  /** Reads the values of `keys` in one round trip, in order, null where absent or expired. */
+  read: (keys: string[]) => Promise<Array<string | number | null | undefined>>
+  /** Stores `value` under `key` until `expiresAt` (seconds); called only while that lies ahead. */
+  write: (key: string, value: number, expiresAt: number) => Promise<void>
+  ping: () => Promise<unknown>
+  close: () => Promise<void>
+}
+
+// The user id is the hash tag, so the keys one check reads together sit in one Redis Cluster slot.
+const keys = {
+  token: (sub: string, jti: string) => `{u:${sub}}:t:${jti}`,
+  session: (sub: string, sid: string) => `{u:${sub}}:s:${sid}`,
+  user: (sub: string) => `{u:${sub}}:u`
+}
+
+export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
+
+export function revocationStore (backend: RevocationBackend, log: FastifyBaseLogger): RevocationStore {
+  async function guarded<T> (operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (error) {
+      log.warn({ err: error, store: backend.name }, 'revocation store failed')
+      throw new RevocationUnavailable()
+    }
+  }
+
+  async function writeUntil (key: string, value: number, expiresAt: number): Promise<void> {
+    if (expiresAt <= nowSeconds()) return
+    await guarded(async () => { await backend.write(key, value, expiresAt) })
+  }
+
+  return {
+    async isRevoked (token) {
+      const values = await guarded(async () => await backend.read([
+        keys.token(token.sub, token.jti),
+        keys.session(token.sub, token.sid ?? token.jti),
+        keys.user(token.sub)
+      ]))
+      if (values[0] != null || values[1] != null) return true
+      const cutoff = values[2]
+      return cutoff != null && (token.iat === undefined || token.iat <= Number(cutoff))
+    },
+    async revokeToken (sub, jti, expiresAt) {
+      await writeUntil(keys.token(sub, jti), 1, expiresAt)
+    },
+    async revokeSession (sub, sid, expiresAt) {
+      await writeUntil(keys.session(sub, sid), 1, expiresAt)
+    },
+    async revokeUser (sub, cutoff, expiresAt) {
+      await writeUntil(keys.user(sub), cutoff, expiresAt)
+    },
+    async ping () {
+      await guarded(async () => { await backend.ping() })
+    },
+    async close () {
+      await backend.close()
+    }
+  }
+}

@@ -1,0 +1,32 @@
+import { Type } from '@sinclair/typebox'
+
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  error: Type.String({ description: 'Stable machine-readable code, snake_case' }),
+  message: Type.String()
+}, { $id: 'ErrorResponse' })
+
+export const Message = Type.Object({ message: Type.String() })
+
+export const Credentials = Type.Object({
+  username: Type.String({ minLength: 3, maxLength: 64 }),
+  password: Type.String({ minLength: 8, maxLength: 1024 })
+})
+
+export const UserId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
+
+export const User = Type.Object({
+  id: UserId,
+  username: Type.String(),
+  is_admin: Type.Boolean()
+})
+
+export const ItemName = Type.String({ minLength: 1, maxLength: 80 })
+
+export const Price = Type.Number({ minimum: 0, maximum: 1e15 })
+
+export const Item = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  price: Type.Number()
+})

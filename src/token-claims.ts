@@ -1,0 +1,45 @@
+/**
+ * The claims of a Gatehouse token. They follow Flask-JWT-Extended 4.x, so tokens move both ways
+ * during a migration: `sub` is the user id as a string, `fresh` is true only from a password login
+ * (Flask may also write a timestamp until which the token is fresh), extra claims sit at top level.
+ */
+export interface TokenClaims {
+  sub: string
+  type: 'access' | 'refresh'
+  jti: string
+  exp: number
+  iat?: number
+  nbf?: number
+  fresh?: boolean | number
+  is_admin?: boolean
+  /** The login session shared by the access and refresh tokens of one login (not in Flask's tokens). */
+  sid?: string
+  csrf?: string
+}
+
+const MAX_CLAIM_LENGTH = 255
+
+function isShortString (value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_CLAIM_LENGTH
+}
+
+function isOptionalNumber (value: unknown): boolean {
+  return value === undefined || (typeof value === 'number' && Number.isFinite(value))
+}
+
+/** Names the first claim of a signature-checked payload that is not of the expected shape. */
+export function invalidClaim (payload: Record<string, unknown>): string | undefined {
+  if (!isShortString(payload.sub)) return 'sub'
+  if (payload.type !== 'access' && payload.type !== 'refresh') return 'type'
+  if (!isShortString(payload.jti)) return 'jti'
+  if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return 'exp'
+  if (!isOptionalNumber(payload.iat)) return 'iat'
+  if (payload.sid !== undefined && !isShortString(payload.sid)) return 'sid'
+  if (payload.fresh !== undefined && typeof payload.fresh !== 'boolean' && !isOptionalNumber(payload.fresh)) return 'fresh'
+  if (payload.is_admin !== undefined && typeof payload.is_admin !== 'boolean') return 'is_admin'
+  return undefined
+}
+
+export function isFresh (claims: TokenClaims, now: number): boolean {
+  return claims.fresh === true || (typeof claims.fresh === 'number' && now < claims.fresh)
+}
