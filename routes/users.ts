@@ -2,7 +2,7 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import { Forbidden, InvalidCredentials, NotFound, TokenRevoked } from '../src/errors'
 import { hashPassword, passwordVerifier } from '../src/passwords'
 import { nowSeconds } from '../src/revocation-store'
-import { Credentials, ErrorResponse, Message, User, UserId } from '../src/schemas'
+import { Credentials, ErrorResponse, Message, User, UserId, UserIdParam } from '../src/schemas'
 import type { TokenClaims } from '../src/token-claims'
 
 export interface UsersRoutesOptions {
@@ -70,14 +70,15 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     return { access_token: fastify.tokens.issueAccess({ id: user.id, isAdmin: adminUsernames.has(user.username) }, claims) }
   })
 
-  const UserParams = Type.Object({ id: UserId })
+  const UserParams = Type.Object({ id: UserIdParam })
 
   fastify.get('/user/:id', {
     onRequest: fastify.requireAccess,
     schema: { params: UserParams, response: { 200: User, ...Errors } }
   }, async function getUser (request) {
-    ownerOrAdmin(request.user, request.params.id)
-    const user = await fastify.users.findById(request.params.id)
+    const id = Number(request.params.id)
+    ownerOrAdmin(request.user, id)
+    const user = await fastify.users.findById(id)
     if (user === undefined) throw new NotFound('User not found.')
     return { id: user.id, username: user.username, is_admin: adminUsernames.has(user.username) }
   })
@@ -86,7 +87,7 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     onRequest: fastify.requireFresh,
     schema: { params: UserParams, response: { 200: Message, ...Errors } }
   }, async function deleteUser (request) {
-    const { id } = request.params
+    const id = Number(request.params.id)
     ownerOrAdmin(request.user, id)
     if (await fastify.users.findById(id) === undefined) throw new NotFound('User not found.')
     // Revoke first: if the store is down the request fails before anything is deleted.

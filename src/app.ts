@@ -20,7 +20,11 @@ export type AppOptions = Pick<FastifyServerOptions, 'logger'>
  * answers: a service that starts is a service that works.
  */
 export async function buildApp (config: AppConfig, options: AppOptions = {}) {
-  const app = Fastify({ logger: options.logger ?? { level: config.logLevel } }).withTypeProvider<TypeBoxTypeProvider>()
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    // No type coercion: `{"price": null}` or `{"price": "12"}` is a client mistake, not 0 or 12.
+    ajv: { customOptions: { coerceTypes: false } }
+  }).withTypeProvider<TypeBoxTypeProvider>()
 
   // A client may send `Content-Type: application/json` and no body to a route that takes none.
   app.removeContentTypeParser('application/json')

@@ -15,6 +15,9 @@ export const Credentials = Type.Object({
 
 export const UserId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
 
+/** A user id in a path: digits only, as path parameters are strings and nothing is coerced. */
+export const UserIdParam = Type.String({ pattern: '^[1-9][0-9]{0,14}$' })
+
 export const User = Type.Object({
   id: UserId,
   username: Type.String(),

@@ -1,0 +1,95 @@
+import t from 'tap'
+import { bearer, buildTestApp, signUp, uniqueName } from './helpers'
+
+const json = (price: unknown) => ({ price })
+
+t.test('items API', async (t) => {
+  const admin = uniqueName('admin')
+  const app = await buildTestApp(t, { env: { ADMIN_USERNAMES: admin } })
+  const user = await signUp(app)
+  const root = await signUp(app, admin)
+  const refreshed = (await app.inject({ method: 'POST', url: '/refresh', headers: bearer(user.refresh) })).json().access_token
+
+  await t.test('POST /item/:name wants a fresh token and creates once', async (t) => {
+    const created = await app.inject({ method: 'POST', url: '/item/chair', headers: bearer(user.access), payload: json(12.5) })
+    t.equal(created.statusCode, 201)
+    t.match(created.json(), { id: Number, name: 'chair', price: 12.5 })
+
+    const twice = await app.inject({ method: 'POST', url: '/item/chair', headers: bearer(user.access), payload: json(1) })
+    t.equal(twice.statusCode, 409)
+    t.same(twice.json(), { statusCode: 409, error: 'item_exists', message: "An item with name 'chair' already exists." })
+
+    const stale = await app.inject({ method: 'POST', url: '/item/table', headers: bearer(refreshed), payload: json(1) })
+    t.equal(stale.statusCode, 401)
+    t.same(stale.json(), { statusCode: 401, error: 'fresh_token_required', message: 'The token is not fresh.' })
+
+    const anonymous = await app.inject({ method: 'POST', url: '/item/table', payload: json(1) })
+    t.equal(anonymous.statusCode, 401)
+    t.equal(anonymous.json().error, 'authorization_required')
+  })
+
+  await t.test('20 concurrent POSTs of one item name give one 201 and 409s', async (t) => {
+    const responses = await Promise.all(Array.from({ length: 20 }, async () =>
+      await app.inject({ method: 'POST', url: '/item/race', headers: bearer(user.access), payload: json(3) })))
+    t.same(responses.map((r) => r.statusCode).sort(), [201, ...Array(19).fill(409)])
+  })
+
+  await t.test('GET /item/:name wants an access token', async (t) => {
+    const found = await app.inject({ method: 'GET', url: '/item/chair', headers: bearer(refreshed) })
+    t.equal(found.statusCode, 200)
+    t.match(found.json(), { name: 'chair', price: 12.5 })
+    t.same(Object.keys(found.json()).sort(), ['id', 'name', 'price'])
+
+    const missing = await app.inject({ method: 'GET', url: '/item/nothing', headers: bearer(refreshed) })
+    t.equal(missing.statusCode, 404)
+    t.same(missing.json(), { statusCode: 404, error: 'not_found', message: 'Item not found.' })
+
+    const anonymous = await app.inject({ method: 'GET', url: '/item/chair' })
+    t.equal(anonymous.statusCode, 401)
+    t.equal(anonymous.headers['www-authenticate'], 'Bearer')
+  })
+
+  await t.test('PUT /item/:name updates (200) or creates (201), with any access token', async (t) => {
+    const updated = await app.inject({ method: 'PUT', url: '/item/chair', headers: bearer(refreshed), payload: json(20) })
+    t.equal(updated.statusCode, 200)
+    t.match(updated.json(), { name: 'chair', price: 20 })
+    const created = await app.inject({ method: 'PUT', url: '/item/lamp', headers: bearer(refreshed), payload: json(0) })
+    t.equal(created.statusCode, 201)
+    t.match(created.json(), { name: 'lamp', price: 0 })
+
+    for (const price of [-1, 'abc', null, '12']) {
+      const bad = await app.inject({ method: 'PUT', url: '/item/lamp', headers: bearer(refreshed), payload: json(price) })
+      t.equal(bad.statusCode, 400, `price ${JSON.stringify(price)} is refused`)
+      t.equal(bad.json().error, 'validation_error')
+      t.match(bad.json().message, 'price')
+    }
+    const lamp = await app.inject({ method: 'GET', url: '/item/lamp', headers: bearer(refreshed) })
+    t.equal(lamp.json().price, 0, 'a refused update changes nothing')
+  })
+
+  await t.test('GET /items: names for everyone, details for a signed-in user', async (t) => {
+    const anonymous = await app.inject({ method: 'GET', url: '/items' })
+    t.equal(anonymous.statusCode, 200)
+    t.same(anonymous.json(), { items: ['chair', 'race', 'lamp'], message: 'More data available if you log in.' })
+
+    const signedIn = await app.inject({ method: 'GET', url: '/items', headers: bearer(refreshed) })
+    t.equal(signedIn.statusCode, 200)
+    t.match(signedIn.json(), { items: [{ name: 'chair', price: 20 }, { name: 'race', price: 3 }, { name: 'lamp', price: 0 }] })
+    t.same(Object.keys(signedIn.json()), ['items'])
+  })
+
+  await t.test('DELETE /item/:name is for admins', async (t) => {
+    const denied = await app.inject({ method: 'DELETE', url: '/item/chair', headers: bearer(user.access) })
+    t.equal(denied.statusCode, 403)
+    t.same(denied.json(), { statusCode: 403, error: 'admin_required', message: 'Admin privilege required.' })
+
+    const deleted = await app.inject({ method: 'DELETE', url: '/item/chair', headers: bearer(root.access) })
+    t.equal(deleted.statusCode, 200)
+    t.same(deleted.json(), { message: 'Item deleted.' })
+
+    const again = await app.inject({ method: 'DELETE', url: '/item/chair', headers: bearer(root.access) })
+    t.equal(again.statusCode, 404)
+    const gone = await app.inject({ method: 'GET', url: '/item/chair', headers: bearer(root.access) })
+    t.equal(gone.statusCode, 404)
+  })
+})

@@ -1,0 +1,10 @@
+import t from 'tap'
+import { buildTestApp, forEachStore, signUp, bearer } from './helpers'
+
+forEachStore(t, async (t, store) => {
+  const app = await buildTestApp(t, { store })
+  const user = await signUp(app)
+  const res = await app.inject({ method: 'GET', url: '/items', headers: bearer(user.access) })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { items: [] })
+})
