@@ -56,13 +56,21 @@ export type AppConfig = Config & { jwtSecret: string }
  */
 export function loadConfig (source: Record<string, string | undefined>): Config {
   const raw: Record<string, unknown> = {}
-  for (const key of Object.keys(EnvSchema.properties)) {
+  const problems: string[] = []
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
     const value = source[key]
-    if (value !== undefined && value !== '') raw[key] = value
+    if (value === undefined || value === '') continue
+    // TypeBox's conversion would read "1.5" as 1; a number setting must be written as one.
+    if (schema.type === 'integer' && !/^[0-9]+$/.test(value)) {
+      problems.push(`${key}: must be a whole number (got ${JSON.stringify(value)})`)
+    } else {
+      raw[key] = value
+    }
   }
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
-  const problems = [...Value.Errors(EnvSchema, env)].map((error) =>
-    `${error.path.slice(1) || 'environment'}: ${error.message} (got ${JSON.stringify(error.value)})`)
+  for (const error of Value.Errors(EnvSchema, env)) {
+    problems.push(`${error.path.slice(1) || 'environment'}: ${error.message} (got ${JSON.stringify(error.value)})`)
+  }
   if (env.JWT_SECRET_KEY !== undefined && Buffer.byteLength(env.JWT_SECRET_KEY) < MIN_SECRET_BYTES) {
     problems.push(`JWT_SECRET_KEY: must be at least ${MIN_SECRET_BYTES} bytes`)
   }

@@ -1,0 +1,72 @@
+import { statSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config'
+import { readOrCreateSecret } from '../src/secret-file'
+import { tempDir } from './helpers'
+
+const SECRET = 'k'.repeat(32)
+
+t.test('defaults', async (t) => {
+  const config = loadConfig({})
+  t.match(config, {
+    port: 3000,
+    host: '127.0.0.1',
+    database: { kind: 'sqlite', path: './data/gatehouse.db' },
+    redis: undefined,
+    jwtSecret: undefined,
+    accessTokenExpires: 900,
+    refreshTokenExpires: 2592000,
+    logLevel: 'info'
+  })
+  t.same([...config.adminUsernames], [])
+})
+
+t.test('values are converted and empty strings count as unset', async (t) => {
+  const config = loadConfig({
+    PORT: '8080',
+    HOST: '',
+    DATABASE_URL: 'sqlite:/tmp/x.db',
+    REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
+    JWT_SECRET_KEY: SECRET,
+    JWT_ACCESS_TOKEN_EXPIRES: '60',
+    ADMIN_USERNAMES: ' alice, bob ,,',
+    LOG_LEVEL: 'warn'
+  })
+  t.equal(config.port, 8080)
+  t.equal(config.host, '127.0.0.1')
+  t.equal(config.database.path, '/tmp/x.db')
+  t.same(config.redis, { url: 'rediss://user:pw@redis.example:6380/2', keyPrefix: 'gatehouse:', timeoutMs: 250 })
+  t.equal(config.accessTokenExpires, 60)
+  t.same([...config.adminUsernames], ['alice', 'bob'])
+  t.equal(config.logLevel, 'warn')
+})
+
+t.test('a bad value stops the start with a message naming it', async (t) => {
+  for (const [env, names] of [
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
+    [{ REDIS_KEY_PREFIX: 'a{b}' }, 'REDIS_KEY_PREFIX'],
+    [{ JWT_SECRET_KEY: 'too short' }, 'JWT_SECRET_KEY: must be at least 32 bytes'],
+    [{ JWT_ACCESS_TOKEN_EXPIRES: '0' }, 'JWT_ACCESS_TOKEN_EXPIRES'],
+    [{ JWT_REFRESH_TOKEN_EXPIRES: '1.5' }, 'JWT_REFRESH_TOKEN_EXPIRES'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL']
+  ] as const) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message: new RegExp(names.replace(/[{}]/g, '.')) }, JSON.stringify(env))
+  }
+  const error = (() => { try { loadConfig({ PORT: 'x', LOG_LEVEL: 'y' }) } catch (e) { return e } })()
+  t.type(error, ConfigError)
+  t.match((error as Error).message, /PORT[\s\S]*LOG_LEVEL|LOG_LEVEL[\s\S]*PORT/, 'every problem is listed at once')
+})
+
+t.test('the generated secret file', async (t) => {
+  const file = join(tempDir(t), 'data', 'jwt-secret')
+  const first = readOrCreateSecret(file)
+  t.equal(first.created, true)
+  t.ok(Buffer.from(first.secret, 'base64url').length >= 32, '256 random bits')
+  t.equal(statSync(file).mode & 0o777, 0o600, 'readable by its owner only')
+  const second = readOrCreateSecret(file)
+  t.same(second, { secret: first.secret, created: false }, 'generated once, then reused')
+})

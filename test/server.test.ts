@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, statSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import t from 'tap'
+import { tempDir } from './helpers'
+
+// The built server, as `npm start` runs it; `npm test` builds it first.
+const SERVER = resolve(__dirname, '..', 'dist', 'src', 'server.js')
+
+interface Running {
+  child: ChildProcess
+  url: string
+  output: () => string
+  exited: Promise<number | null>
+}
+
+function startServer (t: Tap.Test, cwd: string, env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, [SERVER], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  const exited = new Promise<number | null>((resolve) => { child.once('exit', (code) => { resolve(code) }) })
+  t.teardown(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`server did not start:\n${output}`)) }, 15000)
+    const collect = (chunk: Buffer): void => {
+      output += chunk.toString()
+      const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+      if (listening !== null) {
+        clearTimeout(timer)
+        resolve({ child, url: listening[1], output: () => output, exited })
+      }
+    }
+    child.stdout.on('data', collect)
+    child.stderr.on('data', collect)
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)) })
+  })
+}
+
+async function call (url: string, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number, json: any, headers: Headers }> {
+  const headers: Record<string, string> = {}
+  if (token !== undefined) headers.authorization = `Bearer ${token}`
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  const response = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  return { status: response.status, json: await response.json(), headers: response.headers }
+}
+
+t.test('npm start with nothing configured: a whole flow over a real socket, then a restart', async (t) => {
+  t.ok(existsSync(SERVER), 'the server is built (npm run build)')
+  const cwd = tempDir(t)
+  const password = 'socket-flow password'
+  const first = await startServer(t, cwd)
+
+  const secretFile = join(cwd, 'data', 'jwt-secret')
+  t.equal(statSync(secretFile).mode & 0o777, 0o600, 'a secret was generated into ./data, mode 0600')
+  t.match(first.output(), /"level":40.*JWT_SECRET_KEY is not set/, 'with a warning in the log')
+  t.ok(existsSync(join(cwd, 'data', 'gatehouse.db')), 'the SQLite database lives under ./data')
+
+  const url = first.url
+  t.equal((await call(url, 'POST', '/register', undefined, { username: 'socket_user', password })).status, 201)
+  const login = await call(url, 'POST', '/login', undefined, { username: 'socket_user', password })
+  t.equal(login.status, 200)
+  const { access_token: access, refresh_token: refresh } = login.json
+  t.equal((await call(url, 'POST', '/item/socket', access, { price: 3 })).status, 201)
+  t.same((await call(url, 'GET', '/items', access)).json.items.map((i: { name: string }) => i.name), ['socket'])
+  const refreshed = await call(url, 'POST', '/refresh', refresh)
+  t.equal(refreshed.status, 200)
+  const noToken = await call(url, 'GET', '/item/socket')
+  t.equal(noToken.status, 401)
+  t.equal(noToken.headers.get('www-authenticate'), 'Bearer')
+  t.equal((await call(url, 'GET', '/health/ready')).status, 200)
+
+  // A second login stays valid across the restart; the first is logged out before it.
+  const kept = (await call(url, 'POST', '/login', undefined, { username: 'socket_user', password })).json
+  t.equal((await call(url, 'POST', '/logout', access)).status, 200)
+  t.equal((await call(url, 'GET', '/item/socket', access)).json.error, 'token_revoked')
+
+  first.child.kill('SIGTERM')
+  t.equal(await first.exited, 0, 'SIGTERM ends the process cleanly')
+  const log = first.output()
+  for (const secret of [password, access, refresh, kept.access_token]) {
+    t.notOk(log.includes(secret), 'the log holds no password or token')
+  }
+
+  const second = await startServer(t, cwd)
+  t.match(second.output(), /JWT_SECRET_KEY is not set/)
+  t.notMatch(second.output(), /migration applied/, 'the schema is already current')
+  t.equal((await call(second.url, 'GET', '/item/socket', kept.access_token)).status, 200, 'same secret, same data')
+  t.equal((await call(second.url, 'POST', '/refresh', refresh)).json.error, 'token_revoked', 'revocations survive')
+  second.child.kill('SIGINT')
+  t.equal(await second.exited, 0, 'SIGINT ends the process cleanly')
+})
+
+t.test('a bad setting stops the start with a clear message', async (t) => {
+  const cwd = tempDir(t)
+  for (const [env, expected] of [
+    [{ JWT_SECRET_KEY: 'short' }, /JWT_SECRET_KEY: must be at least 32 bytes/],
+    [{ PORT: 'http' }, /PORT: must be a whole number/],
+    [{ REDIS_URL: 'redis://127.0.0.1:1', JWT_SECRET_KEY: 'x'.repeat(32) }, /Redis at redis:\/\/127\.0\.0\.1:1 did not answer/]
+  ] as const) {
+    const child = spawn(process.execPath, [SERVER], { cwd, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } })
+    let output = ''
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    const code = await new Promise((resolve) => child.once('exit', resolve))
+    t.equal(code, 1)
+    t.match(output, expected)
+  }
+})
