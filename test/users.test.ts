@@ -184,3 +184,18 @@ forEachStore(t, async (t, store) => {
       "the admin's own tokens are untouched")
   })
 })
+
+t.test('tokens expire after their configured lifetime', async (t) => {
+  const app = await buildTestApp(t, { env: { JWT_ACCESS_TOKEN_EXPIRES: '1', JWT_REFRESH_TOKEN_EXPIRES: '1' } })
+  const user = await signUp(app)
+  t.equal((await app.inject({ method: 'GET', url: `/user/${user.id}`, headers: bearer(user.access) })).statusCode, 200)
+  await new Promise((resolve) => setTimeout(resolve, 2100))
+  for (const request of [
+    { method: 'GET', url: `/user/${user.id}`, headers: bearer(user.access) },
+    { method: 'POST', url: '/refresh', headers: bearer(user.refresh) }
+  ] as const) {
+    const response = await app.inject(request)
+    t.equal(response.statusCode, 401)
+    t.same(response.json(), { statusCode: 401, error: 'token_expired', message: 'The token has expired.' })
+  }
+})
