@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import auth from '../plugins/auth'
 import database from '../plugins/database'
 import errors from '../plugins/errors'
@@ -23,10 +23,19 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     // No type coercion: `{"price": null}` or `{"price": "12"}` is a client mistake, not 0 or 12.
-    ajv: { customOptions: { coerceTypes: false } }
+    ajv: { customOptions: { coerceTypes: false } },
+    // Long path parameters reach the schema, which answers 400 naming the field.
+    routerOptions: { maxParamLength: 2048 },
+    // The router's own errors (a bad percent-encoding…) answer in our error format too.
+    frameworkErrors: function routerError (error, _request, reply: FastifyReply) {
+      const statusCode = error.statusCode ?? 400
+      void reply.code(statusCode).send({ statusCode, error: 'bad_request', message: error.message })
+    }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // A client may send `Content-Type: application/json` and no body to a route that takes none.
+  // Only JSON bodies: a text/plain body is refused with 415 rather than read as a string.
+  app.removeContentTypeParser('text/plain')
   app.removeContentTypeParser('application/json')
   const parseJson = app.getDefaultJsonParser('error', 'error')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJsonOrEmpty (request, body, done) {

@@ -14,7 +14,7 @@ interface Running {
   exited: Promise<number | null>
 }
 
-function startServer (t: Tap.Test, cwd: string, env: Record<string, string> = {}): Promise<Running> {
+function startServer (t: tap.Test, cwd: string, env: Record<string, string> = {}): Promise<Running> {
   const child = spawn(process.execPath, [SERVER], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
