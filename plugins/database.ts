@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import fp from 'fastify-plugin'
-import { Kysely, Migrator, SqliteDialect, sql } from 'kysely'
+import { Kysely, Migrator, SqliteDialect, sql, type SqliteDatabase } from 'kysely'
 import type { Config } from '../src/config'
 import type { Database } from '../src/db-schema'
 import { migrationProvider } from '../src/migrations'
@@ -13,13 +13,30 @@ declare module 'fastify' {
   }
 }
 
-function openSqlite (path: string): SQLite.Database {
+const MAX_CACHED_STATEMENTS = 256
+
+/**
+ * Opens the SQLite file. Kysely prepares every query anew, which costs more than running it; the
+ * app's queries are a handful of fixed SQL strings, so each is prepared once and kept.
+ */
+function openSqlite (path: string): SqliteDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const connection = new SQLite(path)
   connection.pragma('journal_mode = WAL')
   connection.pragma('busy_timeout = 5000')
   connection.pragma('foreign_keys = ON')
-  return connection
+  const statements = new Map<string, SQLite.Statement>()
+  return {
+    close: () => { connection.close() },
+    prepare (sql) {
+      let statement = statements.get(sql)
+      if (statement === undefined) {
+        statement = connection.prepare(sql)
+        if (statements.size < MAX_CACHED_STATEMENTS) statements.set(sql, statement)
+      }
+      return statement
+    }
+  }
 }
 
 // Opens the database, brings its schema up to date, and closes it with the app.

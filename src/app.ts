@@ -52,7 +52,8 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
   await app.register(tokens, {
     secret: config.jwtSecret,
     accessTokenExpires: config.accessTokenExpires,
-    refreshTokenExpires: config.refreshTokenExpires
+    refreshTokenExpires: config.refreshTokenExpires,
+    verifyCacheSize: config.verifyCacheSize
   })
   await app.register(auth)
 

@@ -23,8 +23,11 @@ function isShortString (value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_CLAIM_LENGTH
 }
 
-function isOptionalNumber (value: unknown): boolean {
-  return value === undefined || (typeof value === 'number' && Number.isFinite(value))
+// A NumericDate in seconds; a value in milliseconds (past the year 5000) is a client's mistake.
+const MAX_NUMERIC_DATE = 1e11
+
+function isNumericDate (value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value < MAX_NUMERIC_DATE
 }
 
 /** Names the first claim of a signature-checked payload that is not of the expected shape. */
@@ -32,10 +35,11 @@ export function invalidClaim (payload: Record<string, unknown>): string | undefi
   if (!isShortString(payload.sub)) return 'sub'
   if (payload.type !== 'access' && payload.type !== 'refresh') return 'type'
   if (!isShortString(payload.jti)) return 'jti'
-  if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return 'exp'
-  if (!isOptionalNumber(payload.iat)) return 'iat'
+  if (!isNumericDate(payload.exp)) return 'exp'
+  if (payload.iat !== undefined && !isNumericDate(payload.iat)) return 'iat'
+  if (payload.nbf !== undefined && !isNumericDate(payload.nbf)) return 'nbf'
   if (payload.sid !== undefined && !isShortString(payload.sid)) return 'sid'
-  if (payload.fresh !== undefined && typeof payload.fresh !== 'boolean' && !isOptionalNumber(payload.fresh)) return 'fresh'
+  if (payload.fresh !== undefined && typeof payload.fresh !== 'boolean' && !isNumericDate(payload.fresh)) return 'fresh'
   if (payload.is_admin !== undefined && typeof payload.is_admin !== 'boolean') return 'is_admin'
   return undefined
 }
