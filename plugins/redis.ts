@@ -56,5 +56,11 @@ export default fp<RedisOptions>(async function redis (fastify, { url, timeoutMs 
     clearTimeout(timer)
   }
 
-  await fastify.register(fastifyRedis, { client, closeClient: true })
+  await fastify.register(fastifyRedis, { client, closeClient: false })
+  // quit() needs a writable connection (there is no offline queue): while Redis is down it would
+  // reject and leave the client reconnecting for ever. Quit when connected, else just disconnect.
+  fastify.addHook('onClose', async () => {
+    if (client.status === 'ready') await client.quit().catch(() => {})
+    client.disconnect()
+  })
 }, { name: 'redis' })

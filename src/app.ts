@@ -43,25 +43,31 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
     parseJson(request, body as string, done)
   })
 
-  await app.register(errors)
-  await app.register(database, { config })
-  if (config.redis !== undefined) await app.register(redis, config.redis)
-  await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })
-  await app.register(usersRepository)
-  await app.register(itemsRepository)
-  await app.register(tokens, {
-    secret: config.jwtSecret,
-    accessTokenExpires: config.accessTokenExpires,
-    refreshTokenExpires: config.refreshTokenExpires,
-    verifyCacheSize: config.verifyCacheSize
-  })
-  await app.register(auth)
+  try {
+    await app.register(errors)
+    await app.register(database, { config })
+    if (config.redis !== undefined) await app.register(redis, config.redis)
+    await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })
+    await app.register(usersRepository)
+    await app.register(itemsRepository)
+    await app.register(tokens, {
+      secret: config.jwtSecret,
+      accessTokenExpires: config.accessTokenExpires,
+      refreshTokenExpires: config.refreshTokenExpires,
+      verifyCacheSize: config.verifyCacheSize
+    })
+    await app.register(auth)
 
-  await app.register(health)
-  await app.register(users, { adminUsernames: config.adminUsernames })
-  await app.register(items)
+    await app.register(health)
+    await app.register(users, { adminUsernames: config.adminUsernames })
+    await app.register(items)
 
-  await app.ready()
+    await app.ready()
+  } catch (error) {
+    // Whatever did open (the database, say) is closed again before the failure is reported.
+    await app.close().catch(() => {})
+    throw error
+  }
   return app
 }
 
