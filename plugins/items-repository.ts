@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { isUniqueViolation } from '../src/db-errors'
 import { ItemExists } from '../src/errors'
+import { preparedQuery } from '../src/prepared-query'
 
 export interface Item {
   id: number
@@ -16,18 +17,26 @@ function itemsRepository (db: import('fastify').FastifyInstance['db']) {
       .returning(columns).executeTakeFirst()
   }
 
+  // The reads on the hot path, compiled once.
+  const findByName = preparedQuery(db, (name: string) =>
+    db.selectFrom('items').select(columns).where('name', '=', name), [''])
+  const itemsAfter = preparedQuery(db, (after: number, limit: number) =>
+    db.selectFrom('items').select(columns).where('id', '>', after).orderBy('id').limit(limit), [0, 1])
+  const namesAfter = preparedQuery(db, (after: number, limit: number) =>
+    db.selectFrom('items').select(['id', 'name']).where('id', '>', after).orderBy('id').limit(limit), [0, 1])
+
   return {
-    async list (): Promise<Item[]> {
-      return await db.selectFrom('items').select(columns).orderBy('id').execute()
+    /** Up to `limit` items with ids above `after`, by id: one page of the keyset pagination. */
+    async page (after: number, limit: number): Promise<Item[]> {
+      return await itemsAfter(after, limit)
     },
 
-    async listNames (): Promise<string[]> {
-      const rows = await db.selectFrom('items').select('name').orderBy('id').execute()
-      return rows.map((row) => row.name)
+    async namesPage (after: number, limit: number): Promise<Array<{ id: number, name: string }>> {
+      return await namesAfter(after, limit)
     },
 
     async find (name: string): Promise<Item | undefined> {
-      return await db.selectFrom('items').select(columns).where('name', '=', name).executeTakeFirst()
+      return (await findByName(name))[0]
     },
 
     async create (name: string, price: number): Promise<Item> {

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { isUniqueViolation } from '../src/db-errors'
 import { UserExists } from '../src/errors'
+import { preparedQuery } from '../src/prepared-query'
 
 export interface StoredUser {
   id: number
@@ -9,6 +10,12 @@ export interface StoredUser {
 }
 
 function usersRepository (db: import('fastify').FastifyInstance['db']) {
+  const columns = ['id', 'username', 'password_hash'] as const
+  // Every login and refresh reads a user: compiled once.
+  const byUsername = preparedQuery(db, (username: string) =>
+    db.selectFrom('users').select(columns).where('username', '=', username), [''])
+  const byId = preparedQuery(db, (id: number) => db.selectFrom('users').select(columns).where('id', '=', id), [0])
+
   return {
     /** Inserts a user; the UNIQUE index, not a prior lookup, decides who wins a race. */
     async create (username: string, passwordHash: string): Promise<number> {
@@ -25,13 +32,11 @@ function usersRepository (db: import('fastify').FastifyInstance['db']) {
     },
 
     async findByUsername (username: string): Promise<StoredUser | undefined> {
-      return await db.selectFrom('users').select(['id', 'username', 'password_hash'])
-        .where('username', '=', username).executeTakeFirst()
+      return (await byUsername(username))[0]
     },
 
     async findById (id: number): Promise<StoredUser | undefined> {
-      return await db.selectFrom('users').select(['id', 'username', 'password_hash'])
-        .where('id', '=', id).executeTakeFirst()
+      return (await byId(id))[0]
     },
 
     async delete (id: number): Promise<boolean> {

@@ -6,21 +6,42 @@ const Errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404
 const ItemParams = Type.Object({ name: ItemName })
 const ItemBody = Type.Object({ price: Price })
 
+// Pages keep a listing's cost bounded however many items there are. Query values are strings
+// (nothing is coerced), so the patterns carry the bounds: limit 1–1000, after an item id.
+const DEFAULT_PAGE_SIZE = 100
+const ItemsQuery = Type.Object({
+  limit: Type.Optional(Type.String({ pattern: '^(1000|[1-9][0-9]{0,2})$' })),
+  after: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' }))
+})
+
+/** Adds the link to the next page when the extra row shows there is one. */
+function withNext<T extends object> (body: T, rows: Array<{ id: number }>, limit: number): T & { next?: string } {
+  return rows.length > limit ? { ...body, next: `/items?after=${rows[limit - 1].id}&limit=${limit}` } : body
+}
+
 const items: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/items', {
     onRequest: fastify.optionalAccess,
     schema: {
+      querystring: ItemsQuery,
       response: {
         200: Type.Union([
-          Type.Object({ items: Type.Array(Item) }),
-          Type.Object({ items: Type.Array(Type.String()), message: Type.String() })
+          Type.Object({ items: Type.Array(Item), next: Type.Optional(Type.String()) }),
+          Type.Object({ items: Type.Array(Type.String()), message: Type.String(), next: Type.Optional(Type.String()) })
         ]),
         ...Errors
       }
     }
   }, async function listItems (request) {
-    if (request.user !== null) return { items: await fastify.items.list() }
-    return { items: await fastify.items.listNames(), message: 'More data available if you log in.' }
+    const after = Number(request.query.after ?? 0)
+    const limit = Number(request.query.limit ?? DEFAULT_PAGE_SIZE)
+    // One row more than the page tells whether another page follows.
+    if (request.user !== null) {
+      const rows = await fastify.items.page(after, limit + 1)
+      return withNext({ items: rows.slice(0, limit) }, rows, limit)
+    }
+    const rows = await fastify.items.namesPage(after, limit + 1)
+    return withNext({ items: rows.slice(0, limit).map((row) => row.name), message: 'More data available if you log in.' }, rows, limit)
   })
 
   fastify.get('/item/:name', {

@@ -93,3 +93,39 @@ t.test('items API', async (t) => {
     t.equal(gone.statusCode, 404)
   })
 })
+
+t.test('GET /items pages by id: 100 by default, up to 1000, with a link to the next page', async (t) => {
+  const app = await buildTestApp(t)
+  const user = await signUp(app)
+  const names = Array.from({ length: 103 }, (_, i) => `thing${String(i).padStart(3, '0')}`)
+  for (const name of names) {
+    t.equal((await app.inject({ method: 'PUT', url: `/item/${name}`, headers: bearer(user.access), payload: json(1) })).statusCode, 201)
+  }
+
+  const first = (await app.inject({ method: 'GET', url: '/items' })).json()
+  t.same(first.items, names.slice(0, 100), 'anonymous: the first 100 names')
+  t.match(first.next, /^\/items\?after=\d+&limit=100$/)
+  const rest = (await app.inject({ method: 'GET', url: first.next })).json()
+  t.same(rest, { items: names.slice(100), message: 'More data available if you log in.' }, 'the last page has no next link')
+
+  const collected: string[] = []
+  let url: string | undefined = '/items?limit=40'
+  while (url !== undefined) {
+    const page = (await app.inject({ method: 'GET', url, headers: bearer(user.access) })).json()
+    t.ok(page.items.length <= 40)
+    collected.push(...page.items.map((item: { name: string }) => item.name))
+    url = page.next
+  }
+  t.same(collected, names, 'following next links with a token visits every item once, in order')
+
+  const exact = (await app.inject({ method: 'GET', url: '/items?limit=103' })).json()
+  t.equal(exact.items.length, 103)
+  t.notOk('next' in exact, 'no next link when the page holds the last item')
+
+  for (const query of ['limit=0', 'limit=1001', 'limit=abc', 'limit=-1', 'after=x', 'after=-5']) {
+    const response = await app.inject({ method: 'GET', url: `/items?${query}` })
+    t.equal(response.statusCode, 400, query)
+    t.equal(response.json().error, 'validation_error')
+    t.match(response.json().message, /querystring\/(limit|after)/)
+  }
+})
