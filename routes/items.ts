@@ -1,5 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import fastJson from 'fast-json-stringify'
 import { NotFound } from '../src/errors'
+import { microCache } from '../src/micro-cache'
 import { ErrorResponse, Item, ItemName, Message, Price } from '../src/schemas'
 
 const Errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
@@ -14,34 +16,59 @@ const ItemsQuery = Type.Object({
   after: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' }))
 })
 
+const SignedInPage = Type.Object({ items: Type.Array(Item), next: Type.Optional(Type.String()) })
+const AnonymousPage = Type.Object({ items: Type.Array(Type.String()), message: Type.String(), next: Type.Optional(Type.String()) })
+// The route's response schema is the union of both pages (for the docs); serialising through the
+// union would test every item against each branch, so each page has its own serializer.
+const serializeSignedIn = fastJson(SignedInPage)
+const serializeAnonymous = fastJson(AnonymousPage)
+const asIs = (body: unknown): string => body as string
+const MAX_CACHED_PAGES = 1000
+
+export interface ItemsRoutesOptions {
+  /** How long a rendered anonymous page may be served again (0: never); writes here clear it. */
+  anonymousPageCacheMs: number
+}
+
 /** Adds the link to the next page when the extra row shows there is one. */
 function withNext<T extends object> (body: T, rows: Array<{ id: number }>, limit: number): T & { next?: string } {
   return rows.length > limit ? { ...body, next: `/items?after=${rows[limit - 1].id}&limit=${limit}` } : body
 }
 
-const items: FastifyPluginAsyncTypebox = async function (fastify) {
+const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fastify, { anonymousPageCacheMs }) {
+  // Anonymous pages are public and the same for everyone: a microcache serves most of them from
+  // memory. Another instance's writes show after at most anonymousPageCacheMs; this one's at once.
+  const anonymousPages = microCache<string>(anonymousPageCacheMs, MAX_CACHED_PAGES)
+  fastify.addHook('onResponse', async function forgetPagesAfterWrites (request, reply) {
+    if (request.method !== 'GET' && reply.statusCode < 300) anonymousPages.clear()
+  })
+
   fastify.get('/items', {
     onRequest: fastify.optionalAccess,
     schema: {
       querystring: ItemsQuery,
       response: {
-        200: Type.Union([
-          Type.Object({ items: Type.Array(Item), next: Type.Optional(Type.String()) }),
-          Type.Object({ items: Type.Array(Type.String()), message: Type.String(), next: Type.Optional(Type.String()) })
-        ]),
+        200: Type.Union([SignedInPage, AnonymousPage]),
         ...Errors
       }
     }
-  }, async function listItems (request) {
+  }, async function listItems (request, reply) {
     const after = Number(request.query.after ?? 0)
     const limit = Number(request.query.limit ?? DEFAULT_PAGE_SIZE)
+    reply.serializer(asIs)
     // One row more than the page tells whether another page follows.
     if (request.user !== null) {
       const rows = await fastify.items.page(after, limit + 1)
-      return withNext({ items: rows.slice(0, limit) }, rows, limit)
+      return serializeSignedIn(withNext({ items: rows.slice(0, limit) }, rows, limit))
     }
+    const key = `${after}:${limit}`
+    const now = Date.now()
+    const cached = anonymousPages.get(key, now)
+    if (cached !== undefined) return cached
     const rows = await fastify.items.namesPage(after, limit + 1)
-    return withNext({ items: rows.slice(0, limit).map((row) => row.name), message: 'More data available if you log in.' }, rows, limit)
+    const page = serializeAnonymous(withNext({ items: rows.slice(0, limit).map((row) => row.name), message: 'More data available if you log in.' }, rows, limit))
+    anonymousPages.set(key, page, now)
+    return page
   })
 
   fastify.get('/item/:name', {

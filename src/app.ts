@@ -60,7 +60,7 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
 
     await app.register(health)
     await app.register(users, { adminUsernames: config.adminUsernames })
-    await app.register(items)
+    await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
 
     await app.ready()
   } catch (error) {

@@ -18,6 +18,7 @@ export const EnvSchema = Type.Object({
   JWT_ACCESS_TOKEN_EXPIRES: Type.Integer({ minimum: 1, maximum: 31536000, default: 900 }),
   JWT_REFRESH_TOKEN_EXPIRES: Type.Integer({ minimum: 1, maximum: 315360000, default: 2592000 }),
   JWT_VERIFY_CACHE_SIZE: Type.Integer({ minimum: 0, maximum: 1000000, default: 10000 }),
+  ITEMS_PAGE_CACHE_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   ADMIN_USERNAMES: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union([LogLevel], { default: 'info' })
 })
@@ -44,6 +45,7 @@ function toConfig (env: Env) {
     accessTokenExpires: env.JWT_ACCESS_TOKEN_EXPIRES,
     refreshTokenExpires: env.JWT_REFRESH_TOKEN_EXPIRES,
     verifyCacheSize: env.JWT_VERIFY_CACHE_SIZE,
+    itemsPageCacheMs: env.ITEMS_PAGE_CACHE_MS,
     adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map((name) => name.trim()).filter(Boolean)),
     logLevel: env.LOG_LEVEL
   }

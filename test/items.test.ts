@@ -1,5 +1,6 @@
 import t from 'tap'
-import { bearer, buildTestApp, signUp, uniqueName } from './helpers'
+import { join } from 'node:path'
+import { bearer, buildTestApp, signUp, tempDir, uniqueName } from './helpers'
 
 const json = (price: unknown) => ({ price })
 
@@ -111,7 +112,7 @@ t.test('GET /items pages by id: 100 by default, up to 1000, with a link to the n
   const collected: string[] = []
   let url: string | undefined = '/items?limit=40'
   while (url !== undefined) {
-    const page = (await app.inject({ method: 'GET', url, headers: bearer(user.access) })).json()
+    const page: { items: Array<{ name: string }>, next?: string } = (await app.inject({ method: 'GET', url, headers: bearer(user.access) })).json()
     t.ok(page.items.length <= 40)
     collected.push(...page.items.map((item: { name: string }) => item.name))
     url = page.next
@@ -128,4 +129,25 @@ t.test('GET /items pages by id: 100 by default, up to 1000, with a link to the n
     t.equal(response.json().error, 'validation_error')
     t.match(response.json().message, /querystring\/(limit|after)/)
   }
+})
+
+t.test("anonymous pages are cached briefly: this instance's writes show at once, another's within the TTL", async (t) => {
+  const databasePath = join(tempDir(t), 'shared.db')
+  const writer = await buildTestApp(t, { databasePath })
+  const reader = await buildTestApp(t, { databasePath, env: { ITEMS_PAGE_CACHE_MS: '400' } })
+  const uncached = await buildTestApp(t, { databasePath, env: { ITEMS_PAGE_CACHE_MS: '0' } })
+  const user = await signUp(writer)
+  const names = async (app: typeof reader): Promise<string[]> => (await app.inject({ method: 'GET', url: '/items' })).json().items
+
+  t.same(await names(reader), [])
+  await writer.inject({ method: 'PUT', url: '/item/first', headers: bearer(user.access), payload: json(1) })
+  t.same(await names(reader), [], 'another instance may serve its cached page until the TTL')
+  t.same(await names(uncached), ['first'], 'with ITEMS_PAGE_CACHE_MS=0 nothing is cached')
+  t.same((await reader.inject({ method: 'GET', url: '/items', headers: bearer(user.access) })).json().items.map((i: { name: string }) => i.name),
+    ['first'], 'signed-in listings are never cached')
+  await new Promise((resolve) => setTimeout(resolve, 450))
+  t.same(await names(reader), ['first'], 'after the TTL the page is read again')
+
+  await reader.inject({ method: 'PUT', url: '/item/second', headers: bearer(user.access), payload: json(2) })
+  t.same(await names(reader), ['first', 'second'], "the instance's own write clears its cache")
 })
