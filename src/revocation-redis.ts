@@ -1,4 +1,5 @@
 import type Redis from 'ioredis'
+import { mgetBatcher } from './mget-batcher'
 import { nowSeconds, type RevocationBackend } from './revocation-store'
 
 /**
@@ -7,10 +8,11 @@ import { nowSeconds, type RevocationBackend } from './revocation-store'
  * the timeout, and the request is refused (fail closed).
  */
 export function redisRevocationBackend (redis: Redis, keyPrefix: string): RevocationBackend {
+  const mget = mgetBatcher(async (keys) => await redis.mget(keys))
   return {
     name: 'redis',
     async read (keys) {
-      return await redis.mget(keys.map((key) => keyPrefix + key))
+      return await mget(keys.map((key) => keyPrefix + key))
     },
     async write (key, value, expiresAt) {
       await redis.set(keyPrefix + key, value, 'EX', Math.max(1, expiresAt - nowSeconds()))
