@@ -32,6 +32,8 @@ export default fp(async function errors (fastify) {
       return reply.code(500).send({ statusCode: 500, error: 'internal_error', message: 'Internal Server Error' })
     }
     if (statusCode === 401) reply.header('www-authenticate', wwwAuthenticate(code))
+    // Our 503s are passing conditions (a store down, a queue full): tell clients when to come back.
+    if (statusCode === 503) reply.header('retry-after', '1')
     return reply.code(statusCode).send({ statusCode, error: code, message: error.message })
   })
 

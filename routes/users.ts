@@ -1,12 +1,13 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { Forbidden, InvalidCredentials, NotFound, TokenRevoked } from '../src/errors'
-import { hashPassword, passwordVerifier } from '../src/passwords'
+import { passwordHasher, type HashingOptions } from '../src/passwords'
 import { nowSeconds } from '../src/revocation-store'
 import { Credentials, ErrorResponse, Message, User, UserId, UserIdParam } from '../src/schemas'
 import type { TokenClaims } from '../src/token-claims'
 
 export interface UsersRoutesOptions {
   adminUsernames: ReadonlySet<string>
+  passwordHashing: HashingOptions
 }
 
 const Errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
@@ -24,8 +25,8 @@ const TokenPair = Type.Object({
   expires_in: Type.Integer()
 })
 
-const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fastify, { adminUsernames }) {
-  const verifyPassword = await passwordVerifier()
+const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fastify, { adminUsernames, passwordHashing }) {
+  const passwords = await passwordHasher(passwordHashing)
 
   /** The caller's claims, when they may act on account `id`: their own, or any as an admin. */
   function ownerOrAdmin (claims: TokenClaims | null, id: number): void {
@@ -36,7 +37,7 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     schema: { body: Credentials, response: { 201: Type.Object({ message: Type.String(), id: UserId }), ...Errors } }
   }, async function register (request, reply) {
     const { username, password } = request.body
-    const id = await fastify.users.create(username, await hashPassword(password))
+    const id = await fastify.users.create(username, await passwords.hash(password))
     return await reply.code(201).send({ message: 'User created successfully.', id })
   })
 
@@ -45,7 +46,7 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
   }, async function login (request) {
     const { username, password } = request.body
     const user = await fastify.users.findByUsername(username)
-    if (!await verifyPassword(user?.password_hash, password) || user === undefined) throw new InvalidCredentials()
+    if (!await passwords.verify(user?.password_hash, password) || user === undefined) throw new InvalidCredentials()
     return fastify.tokens.issuePair({ id: user.id, isAdmin: adminUsernames.has(user.username) })
   })
 

@@ -59,7 +59,7 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
     await app.register(auth)
 
     await app.register(health)
-    await app.register(users, { adminUsernames: config.adminUsernames })
+    await app.register(users, { adminUsernames: config.adminUsernames, passwordHashing: config.passwordHashing })
     await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
 
     await app.ready()

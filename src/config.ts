@@ -19,6 +19,8 @@ export const EnvSchema = Type.Object({
   JWT_REFRESH_TOKEN_EXPIRES: Type.Integer({ minimum: 1, maximum: 315360000, default: 2592000 }),
   JWT_VERIFY_CACHE_SIZE: Type.Integer({ minimum: 0, maximum: 1000000, default: 10000 }),
   ITEMS_PAGE_CACHE_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
+  PASSWORD_HASH_CONCURRENCY: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
+  PASSWORD_HASH_QUEUE: Type.Integer({ minimum: 0, maximum: 100000, default: 1000 }),
   ADMIN_USERNAMES: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union([LogLevel], { default: 'info' })
 })
@@ -46,6 +48,7 @@ function toConfig (env: Env) {
     refreshTokenExpires: env.JWT_REFRESH_TOKEN_EXPIRES,
     verifyCacheSize: env.JWT_VERIFY_CACHE_SIZE,
     itemsPageCacheMs: env.ITEMS_PAGE_CACHE_MS,
+    passwordHashing: { concurrency: env.PASSWORD_HASH_CONCURRENCY, maxQueue: env.PASSWORD_HASH_QUEUE },
     adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map((name) => name.trim()).filter(Boolean)),
     logLevel: env.LOG_LEVEL
   }

@@ -23,6 +23,7 @@ export const Forbidden = define('forbidden', 'You may only act on your own accou
 export const NotFound = define('not_found', '%s', 404)
 export const UserExists = define('user_exists', "A user with username '%s' already exists.", 409)
 export const ItemExists = define('item_exists', "An item with name '%s' already exists.", 409)
+export const ServerBusy = define('server_busy', 'The server is busy; try again shortly.', 503)
 export const RevocationUnavailable = define('revocation_unavailable',
   'The token revocation store is unavailable; try again shortly.', 503)
 

@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os'
 import { hash, verify } from '@node-rs/argon2'
+import { concurrencyLimit } from './concurrency-limit'
 
 // argon2id with OWASP's minimum (m=19 MiB, t=2, p=1). @node-rs/argon2 hashes on libuv's thread pool,
 // off the event loop. `2` is Algorithm.Argon2id, a const enum that isolated modules cannot import.
@@ -8,21 +10,40 @@ export async function hashPassword (password: string): Promise<string> {
   return await hash(password, ARGON2ID)
 }
 
+export interface HashingOptions {
+  /** Hashes computed at once; 0: one fewer than the cores, so a login storm leaves the event loop a core. */
+  concurrency: number
+  /** Hashes allowed to wait; past that, 503 server_busy. */
+  maxQueue: number
+}
+
+export interface PasswordHasher {
+  hash: (password: string) => Promise<string>
+  /**
+   * Checks a password against a stored hash (argon2's own comparison is constant-time). With no
+   * stored hash (unknown user) it checks against a dummy hash of the same cost, so both take as long.
+   */
+  verify: (storedHash: string | undefined, password: string) => Promise<boolean>
+}
+
 /**
- * Checks a password against a stored hash (argon2's own comparison is constant-time). With no stored
- * hash (unknown user) it checks against a dummy hash of the same cost, so both cases take as long.
+ * Password hashing with a bound on how many hashes run at once. Each costs ~10 ms of a core and
+ * 19 MiB: unbounded, 50 concurrent logins fill libuv's four threads, take both cores from the event
+ * loop and push every authenticated read behind them.
  */
-export async function passwordVerifier (): Promise<(storedHash: string | undefined, password: string) => Promise<boolean>> {
+export async function passwordHasher ({ concurrency, maxQueue }: HashingOptions): Promise<PasswordHasher> {
+  const limited = concurrencyLimit(concurrency > 0 ? concurrency : Math.max(1, availableParallelism() - 1), maxQueue)
   const dummy = await hashPassword('not-a-password: timing filler for unknown users')
-  return async function verifyPassword (storedHash, password) {
-    if (storedHash === undefined) {
-      await verify(dummy, password).catch(() => false)
-      return false
-    }
-    try {
-      return await verify(storedHash, password)
-    } catch {
-      return false
+  return {
+    hash: async (password) => await limited(async () => await hashPassword(password)),
+    async verify (storedHash, password) {
+      return await limited(async () => {
+        try {
+          return await verify(storedHash ?? dummy, password) && storedHash !== undefined
+        } catch {
+          return false
+        }
+      })
     }
   }
 }
