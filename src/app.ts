@@ -1,4 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import helmet from '@fastify/helmet'
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import auth from '../plugins/auth'
 import database from '../plugins/database'
@@ -45,6 +46,10 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
 
   try {
     await app.register(errors)
+    // Security headers for a JSON API: nothing here is meant to render, frame or load anything.
+    await app.register(helmet, {
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
+    })
     await app.register(database, { config })
     if (config.redis !== undefined) await app.register(redis, config.redis)
     await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })
