@@ -2,10 +2,12 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import fp from 'fastify-plugin'
-import { Kysely, Migrator, SqliteDialect, sql, type SqliteDatabase } from 'kysely'
-import type { Config } from '../src/config'
+import type { FastifyBaseLogger } from 'fastify'
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely'
+import type { Config, DatabaseConfig } from '../src/config'
 import type { Database } from '../src/db-schema'
 import { migrationProvider } from '../src/migrations'
+import { describePostgres, postgresPool } from '../src/postgres-pool'
 import { readSqliteDirectly } from '../src/prepared-query'
 
 declare module 'fastify' {
@@ -40,19 +42,38 @@ function openSqlite (path: string): SqliteDatabase {
   }
 }
 
-// Opens the database, brings its schema up to date, and closes it with the app.
-export default fp<{ config: Config }>(async function database (fastify, { config }) {
-  const sqlite = openSqlite(config.database.path)
+function openDatabase (database: DatabaseConfig, log: FastifyBaseLogger): Kysely<Database> {
+  if (database.kind === 'postgres') {
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool: postgresPool(database, log) }) })
+  }
+  const sqlite = openSqlite(database.path)
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
   readSqliteDirectly(db, sqlite)
-  fastify.addHook('onClose', async () => { await db.destroy() })
+  return db
+}
 
-  const { error, results } = await new Migrator({ db, provider: migrationProvider(config.database.kind) }).migrateToLatest()
+async function migrate (db: Kysely<Database>, database: DatabaseConfig, log: FastifyBaseLogger): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider: migrationProvider(database.kind) }).migrateToLatest()
   for (const result of results ?? []) {
-    if (result.status === 'Success') fastify.log.info({ migration: result.migrationName }, 'migration applied')
+    if (result.status === 'Success') log.info({ migration: result.migrationName }, 'migration applied')
   }
   if (error !== undefined) throw error
   await sql`select 1`.execute(db)
+}
+
+// Opens the database, brings its schema up to date, and closes it with the app.
+export default fp<{ config: Config }>(async function database (fastify, { config }) {
+  const db = openDatabase(config.database, fastify.log)
+  fastify.addHook('onClose', async () => { await db.destroy() })
+
+  try {
+    await migrate(db, config.database, fastify.log)
+  } catch (error) {
+    if (config.database.kind === 'sqlite') throw error
+    // pg's messages ("connect ECONNREFUSED 127.0.0.1:5432", "timeout exceeded…") do not always say which database.
+    const { message, code } = error as { message?: string, code?: unknown }
+    throw new Error(`PostgreSQL at ${describePostgres(config.database.url)} is not usable: ${message || String(code)}`, { cause: error })
+  }
 
   fastify.decorate('db', db)
 }, { name: 'database' })

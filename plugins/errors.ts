@@ -1,6 +1,7 @@
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
-import { appErrorCode, wwwAuthenticate } from '../src/errors'
+import { isDatabaseUnavailable } from '../src/db-errors'
+import { appErrorCode, DatabaseUnavailable, wwwAuthenticate } from '../src/errors'
 
 // Fastify's own client errors, given stable snake_case codes like ours.
 const frameworkCodes: Record<string, string> = {
@@ -20,10 +21,16 @@ function clientErrorCode (error: FastifyError): string {
 
 /**
  * Every error leaves as `{statusCode, error, message}`. Our own errors keep their code and message;
- * framework client errors get a code; anything else is a 500 whose message says nothing internal.
+ * framework client errors get a code; a database out of reach is a 503 database_unavailable, which
+ * clears by itself; anything else is a 500 whose message says nothing internal.
  */
 export default fp(async function errors (fastify) {
-  fastify.setErrorHandler(function handleError (error: FastifyError, request, reply) {
+  fastify.setErrorHandler(function handleError (thrown: FastifyError, request, reply) {
+    let error = thrown
+    if (isDatabaseUnavailable(thrown)) {
+      request.log.warn({ err: thrown }, 'database unavailable')
+      error = new DatabaseUnavailable()
+    }
     const statusCode = error.statusCode ?? 500
     const isClientError = statusCode >= 400 && statusCode < 500
     const code = appErrorCode(error) ?? (isClientError ? clientErrorCode(error) : undefined)

@@ -2,7 +2,7 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import { Forbidden, InvalidCredentials, NotFound, TokenRevoked } from '../src/errors'
 import { passwordHasher, type HashingOptions } from '../src/passwords'
 import { nowSeconds } from '../src/revocation-store'
-import { Credentials, ErrorResponse, Message, User, UserId, UserIdParam } from '../src/schemas'
+import { Credentials, DatabaseText, ErrorResponse, Message, User, UserId, UserIdParam } from '../src/schemas'
 import type { TokenClaims } from '../src/token-claims'
 
 export interface UsersRoutesOptions {
@@ -14,7 +14,7 @@ const Errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404
 
 // Login takes any stored username and password; the length rules are for new accounts.
 const LoginBody = Type.Object({
-  username: Type.String({ minLength: 1, maxLength: 64 }),
+  username: DatabaseText({ minLength: 1, maxLength: 64 }),
   password: Type.String({ minLength: 1, maxLength: 1024 })
 })
 

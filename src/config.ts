@@ -9,7 +9,16 @@ const LogLevel = Type.Union(
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
-  DATABASE_URL: Type.String({ pattern: '^sqlite:.+$', default: 'sqlite:./data/gatehouse.db' }),
+  DATABASE_URL: Type.String({
+    pattern: '^(sqlite:.+|postgres(ql)?://.+)$',
+    default: 'sqlite:./data/gatehouse.db',
+    errorMessage: 'must be sqlite:<path> or postgres://[user[:password]@]host[:port]/database'
+  }),
+  // PostgreSQL only. Every instance holds up to this many connections: instances × size must stay
+  // below the server's max_connections.
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  // PostgreSQL only: how long a request waits for a connection, and how long a statement may run.
+  DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 5000 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+$' })),
   // Braces would break the per-user hash tag that keeps a request's revocation keys in one slot.
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[^{}]*$', maxLength: 64, default: 'gatehouse:' }),
@@ -35,11 +44,19 @@ export class ConfigError extends Error {
   }
 }
 
+function databaseConfig (env: Env) {
+  if (env.DATABASE_URL.startsWith('sqlite:')) {
+    return { kind: 'sqlite' as const, path: env.DATABASE_URL.slice('sqlite:'.length) }
+  }
+  return { kind: 'postgres' as const, url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, timeoutMs: env.DATABASE_TIMEOUT_MS }
+}
+export type DatabaseConfig = ReturnType<typeof databaseConfig>
+
 function toConfig (env: Env) {
   return {
     port: env.PORT,
     host: env.HOST,
-    database: { kind: 'sqlite' as const, path: env.DATABASE_URL.slice('sqlite:'.length) },
+    database: databaseConfig(env),
     redis: env.REDIS_URL === undefined
       ? undefined
       : { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, timeoutMs: env.REDIS_TIMEOUT_MS },
@@ -76,7 +93,9 @@ export function loadConfig (source: Record<string, string | undefined>): Config 
   }
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
   for (const error of Value.Errors(EnvSchema, env)) {
-    problems.push(`${error.path.slice(1) || 'environment'}: ${error.message} (got ${JSON.stringify(error.value)})`)
+    // A setting may say in its schema what a valid value looks like, better than the bare pattern.
+    const message = (error.schema as { errorMessage?: string }).errorMessage ?? error.message
+    problems.push(`${error.path.slice(1) || 'environment'}: ${message} (got ${JSON.stringify(error.value)})`)
   }
   if (env.JWT_SECRET_KEY !== undefined && Buffer.byteLength(env.JWT_SECRET_KEY) < MIN_SECRET_BYTES) {
     problems.push(`JWT_SECRET_KEY: must be at least ${MIN_SECRET_BYTES} bytes`)

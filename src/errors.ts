@@ -26,6 +26,7 @@ export const ItemExists = define('item_exists', "An item with name '%s' already 
 export const ServerBusy = define('server_busy', 'The server is busy; try again shortly.', 503)
 export const RevocationUnavailable = define('revocation_unavailable',
   'The token revocation store is unavailable; try again shortly.', 503)
+export const DatabaseUnavailable = define('database_unavailable', 'The database is unavailable; try again shortly.', 503)
 
 /** The response code of one of our errors, or undefined for any other error. */
 export function appErrorCode (error: { code?: unknown }): string | undefined {

@@ -1,21 +1,28 @@
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely'
+import { type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 
-export type Dialect = 'sqlite'
+export type Dialect = 'sqlite' | 'postgres'
+
+/** An integer key the database numbers itself: SQLite's AUTOINCREMENT, a PostgreSQL identity. */
+function generatedKey (dialect: Dialect): (column: ColumnDefinitionBuilder) => ColumnDefinitionBuilder {
+  return dialect === 'sqlite'
+    ? (column) => column.primaryKey().autoIncrement()
+    : (column) => column.primaryKey().generatedByDefaultAsIdentity()
+}
 
 // Append only: a migration that has run somewhere is never edited.
 function migrations (dialect: Dialect): Record<string, Migration> {
-  const serial = dialect === 'sqlite' ? 'integer' : 'serial'
+  const key = generatedKey(dialect)
   return {
     '0001_users_items_revocations': {
       async up (db: Kysely<any>) {
         await db.schema.createTable('users')
-          .addColumn('id', serial, (col) => col.primaryKey().autoIncrement())
+          .addColumn('id', 'integer', key)
           .addColumn('username', 'text', (col) => col.notNull().unique())
           .addColumn('password_hash', 'text', (col) => col.notNull())
           .addColumn('created_at', 'bigint', (col) => col.notNull())
           .execute()
         await db.schema.createTable('items')
-          .addColumn('id', serial, (col) => col.primaryKey().autoIncrement())
+          .addColumn('id', 'integer', key)
           .addColumn('name', 'text', (col) => col.notNull().unique())
           .addColumn('price', 'double precision', (col) => col.notNull())
           .execute()

@@ -20,6 +20,7 @@ export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogg
 
   return {
     name: 'sql',
+    inDatabase: true,
     async read (keys) {
       const rows = await db.selectFrom('revocations').select(['key', 'value'])
         .where('key', 'in', keys).where('expires_at', '>', nowSeconds()).execute()
@@ -34,7 +35,8 @@ export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogg
     ping: async () => await db.selectFrom('revocations').select('key').limit(1).execute(),
     async close () {
       clearInterval(timer)
-      await purge()
+      // A database that is down now must not stop the app from closing; the rows are purged next time.
+      await purge().catch((error: unknown) => { log.warn({ err: error }, 'purging expired revocations failed') })
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { isDatabaseUnavailable } from './db-errors'
 import { RevocationUnavailable } from './errors'
 
 /** What a revocation check needs to know of a verified token. */
@@ -13,7 +14,8 @@ export interface RevocableToken {
 /**
  * Where revocations live: Redis when configured (shared by every instance), else the SQL database.
  * Every entry expires with the last token it can concern, so the store holds only live tokens.
- * Each method throws RevocationUnavailable when the store does not answer in time.
+ * Each method throws RevocationUnavailable when the store does not answer in time; the SQL store
+ * rethrows the database's own connection errors instead, which answer database_unavailable.
  */
 export interface RevocationStore {
   /** One round trip: revoked by its own id, by its session, or by its user's cut-off time. */
@@ -29,6 +31,8 @@ export interface RevocationStore {
 /** The storage a RevocationStore needs: values that vanish at a given time. */
 export interface RevocationBackend {
   name: string
+  /** The backend is the SQL database: its outage is the database's, answered 503 database_unavailable. */
+  inDatabase?: boolean
   /** Reads the values of `keys` in one round trip, in order, null where absent or expired. */
   read: (keys: string[]) => Promise<Array<string | number | null | undefined>>
   /** Stores `value` under `key` until `expiresAt` (seconds); called only while that lies ahead. */
@@ -51,6 +55,7 @@ export function revocationStore (backend: RevocationBackend, log: FastifyBaseLog
     try {
       return await operation()
     } catch (error) {
+      if (backend.inDatabase === true && isDatabaseUnavailable(error)) throw error
       log.warn({ err: error, store: backend.name }, 'revocation store failed')
       throw new RevocationUnavailable()
     }

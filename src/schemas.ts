@@ -8,8 +8,12 @@ export const ErrorResponse = Type.Object({
 
 export const Message = Type.Object({ message: Type.String() })
 
+/** A string the database stores or looks up. PostgreSQL text cannot hold NUL, so none may carry it. */
+export const DatabaseText = (length: { minLength: number, maxLength: number }) =>
+  Type.String({ ...length, pattern: '^[^\\u0000]*$' })
+
 export const Credentials = Type.Object({
-  username: Type.String({ minLength: 3, maxLength: 64 }),
+  username: DatabaseText({ minLength: 3, maxLength: 64 }),
   password: Type.String({ minLength: 8, maxLength: 1024 })
 })
 
@@ -24,7 +28,7 @@ export const User = Type.Object({
   is_admin: Type.Boolean()
 })
 
-export const ItemName = Type.String({ minLength: 1, maxLength: 80 })
+export const ItemName = DatabaseText({ minLength: 1, maxLength: 80 })
 
 export const Price = Type.Number({ minimum: 0, maximum: 1e15 })
 

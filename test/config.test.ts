@@ -35,18 +35,31 @@ t.test('values are converted and empty strings count as unset', async (t) => {
   })
   t.equal(config.port, 8080)
   t.equal(config.host, '127.0.0.1')
-  t.equal(config.database.path, '/tmp/x.db')
+  t.same(config.database, { kind: 'sqlite', path: '/tmp/x.db' })
   t.same(config.redis, { url: 'rediss://user:pw@redis.example:6380/2', keyPrefix: 'gatehouse:', timeoutMs: 250 })
   t.equal(config.accessTokenExpires, 60)
   t.same([...config.adminUsernames], ['alice', 'bob'])
   t.equal(config.logLevel, 'warn')
 })
 
+t.test('DATABASE_URL postgres:// or postgresql:// selects PostgreSQL', async (t) => {
+  for (const url of ['postgres://gatehouse:pw@db.example:5433/gatehouse', 'postgresql://db.example/gatehouse?sslmode=require']) {
+    t.same(loadConfig({ DATABASE_URL: url }).database, { kind: 'postgres', url, poolSize: 10, timeoutMs: 5000 }, url)
+  }
+  const tuned = loadConfig({ DATABASE_URL: 'postgres://db/gatehouse', DATABASE_POOL_SIZE: '25', DATABASE_TIMEOUT_MS: '1500' })
+  t.same(tuned.database, { kind: 'postgres', url: 'postgres://db/gatehouse', poolSize: 25, timeoutMs: 1500 })
+})
+
 t.test('a bad value stops the start with a message naming it', async (t) => {
   for (const [env, names] of [
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
-    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL: must be sqlite:<path> or postgres://'],
+    [{ DATABASE_URL: 'postgres:/db' }, 'DATABASE_URL: must be sqlite:<path> or postgres://'],
+    [{ DATABASE_URL: 'postgres://' }, 'DATABASE_URL: must be sqlite:<path> or postgres://'],
+    [{ DATABASE_URL: 'sqlite:' }, 'DATABASE_URL: must be sqlite:<path> or postgres://'],
+    [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE'],
+    [{ DATABASE_TIMEOUT_MS: '1s' }, 'DATABASE_TIMEOUT_MS'],
     [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
     [{ REDIS_KEY_PREFIX: 'a{b}' }, 'REDIS_KEY_PREFIX'],
     [{ JWT_SECRET_KEY: 'too short' }, 'JWT_SECRET_KEY: must be at least 32 bytes'],

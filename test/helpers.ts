@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import Redis from 'ioredis'
 import { buildApp, type App } from '../src/app'
 import { loadConfig, type AppConfig } from '../src/config'
+import { createPostgresDatabase, requirePostgres } from './postgres'
 
 import type {} from 'tap'
 
@@ -17,6 +18,9 @@ const IN_CI = process.env.CI === 'true'
 
 export type StoreKind = 'sql' | 'redis'
 export const STORE_KINDS: StoreKind[] = ['sql', 'redis']
+
+export type DatabaseKind = 'sqlite' | 'postgres'
+export const DATABASE_KINDS: DatabaseKind[] = ['sqlite', 'postgres']
 
 export const SECRET = randomBytes(32).toString('hex')
 
@@ -53,16 +57,23 @@ export async function requireRedis (t: Test): Promise<boolean> {
 
 export interface TestAppOptions {
   store?: StoreKind
+  /** The database an app gets when no databaseUrl is given: a fresh one of this kind (SQLite by default). */
+  database?: DatabaseKind
   env?: Record<string, string>
-  /** Reuse a database file (restart tests); by default each app gets its own. */
-  databasePath?: string
+  /** Reuse a database (restart tests), from testDatabaseUrl(); by default each app gets its own. */
+  databaseUrl?: string
   redisKeyPrefix?: string
+}
+
+/** The DATABASE_URL of a fresh, empty database of `kind`, removed when `t` ends. */
+export async function testDatabaseUrl (t: Test, kind: DatabaseKind): Promise<string> {
+  return kind === 'postgres' ? await createPostgresDatabase(t) : `sqlite:${join(tempDir(t), 'test.db')}`
 }
 
 /** The config a test app runs with: the production loader fed a plain object. */
 export function testConfig (t: Test, options: TestAppOptions = {}): AppConfig {
   const env: Record<string, string> = {
-    DATABASE_URL: `sqlite:${options.databasePath ?? join(tempDir(t), 'test.db')}`,
+    DATABASE_URL: options.databaseUrl ?? `sqlite:${join(tempDir(t), 'test.db')}`,
     JWT_SECRET_KEY: SECRET,
     LOG_LEVEL: 'silent',
     ...options.env
@@ -76,7 +87,8 @@ export function testConfig (t: Test, options: TestAppOptions = {}): AppConfig {
 
 /** Builds the app as production does, and closes it when the test ends. */
 export async function buildTestApp (t: Test, options: TestAppOptions = {}): Promise<App> {
-  const app = await buildApp(testConfig(t, options), { logger: false })
+  const databaseUrl = options.databaseUrl ?? await testDatabaseUrl(t, options.database ?? 'sqlite')
+  const app = await buildApp(testConfig(t, { ...options, databaseUrl }), { logger: false })
   t.teardown(async () => { await app.close() })
   return app
 }
@@ -87,6 +99,19 @@ export function forEachStore (t: Test, body: (t: Test, store: StoreKind) => Prom
     void t.test(`with the ${store} revocation store`, async (t: Test) => {
       if (store === 'redis' && !await requireRedis(t)) return
       await body(t, store)
+    })
+  }
+}
+
+/**
+ * Runs `body` once per database backend, as subtests; the PostgreSQL one is skipped or failed if
+ * PostgreSQL is down.
+ */
+export function forEachDatabase (t: Test, body: (t: Test, database: DatabaseKind) => Promise<void>): void {
+  for (const database of DATABASE_KINDS) {
+    void t.test(`on ${database}`, async (t: Test) => {
+      if (database === 'postgres' && !await requirePostgres(t)) return
+      await body(t, database)
     })
   }
 }

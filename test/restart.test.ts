@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import { Pool } from 'pg'
 import t from 'tap'
 import { buildApp, type App } from '../src/app'
-import { bearer, decode, forEachStore, logIn, redisClient, signUp, tempDir, testConfig } from './helpers'
+import type { Database } from '../src/db-schema'
+import { bearer, decode, forEachDatabase, forEachStore, logIn, redisClient, signUp, testConfig, testDatabaseUrl } from './helpers'
 
 type Test = tap.Test
 
@@ -17,14 +19,24 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 interface RevocationRow { key: string, value: number, expires_at: number }
 
-function readRevocations (t: Test, databasePath: string): RevocationRow[] {
-  const db = new SQLite(databasePath, { readonly: true, fileMustExist: true })
-  t.teardown(() => { if (db.open) db.close() })
+/** Runs `use` on a connection of the test's own to the database at `url` (the app is stopped). */
+async function withDatabase<T> (url: string, use: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const dialect = url.startsWith('sqlite:')
+    ? new SqliteDialect({ database: new SQLite(url.slice('sqlite:'.length), { fileMustExist: true }) })
+    : new PostgresDialect({ pool: new Pool({ connectionString: url, max: 1 }) })
+  const db = new Kysely<Database>({ dialect })
   try {
-    return db.prepare('select key, value, expires_at from revocations order by key').all() as RevocationRow[]
+    return await use(db)
   } finally {
-    db.close()
+    await db.destroy()
   }
+}
+
+async function readRevocations (databaseUrl: string): Promise<RevocationRow[]> {
+  const rows = await withDatabase(databaseUrl, async (db) =>
+    await db.selectFrom('revocations').select(['key', 'value', 'expires_at']).orderBy('key').execute())
+  // Read as the database returns them: PostgreSQL's BIGINTs arrive as strings here.
+  return rows.map((row) => ({ key: row.key, value: Number(row.value), expires_at: Number(row.expires_at) }))
 }
 
 async function expectRevoked (t: Test, app: App, method: 'GET' | 'POST', url: string, token: string, what: string): Promise<void> {
@@ -33,10 +45,10 @@ async function expectRevoked (t: Test, app: App, method: 'GET' | 'POST', url: st
   t.equal(response.json().error, 'token_revoked', `${what}: token_revoked`)
 }
 
-forEachStore(t, async (t, store) => {
-  const databasePath = join(tempDir(t), 'gatehouse.db')
+forEachDatabase(t, async (t, database) => forEachStore(t, async (t, store) => {
+  const databaseUrl = await testDatabaseUrl(t, database)
   const redisKeyPrefix = `gatehouse-test:${randomUUID()}:`
-  const options = { store, databasePath, redisKeyPrefix }
+  const options = { store, databaseUrl, redisKeyPrefix }
 
   const redis = store === 'redis' ? redisClient(t) : undefined
   if (redis !== undefined) {
@@ -95,7 +107,7 @@ forEachStore(t, async (t, store) => {
   await stop(first)
 
   if (store === 'sql') {
-    const rows = readRevocations(t, databasePath)
+    const rows = await readRevocations(databaseUrl)
     t.same(rows.map((row) => row.key), [sessionKey, tokenKey].sort(), 'logout wrote the token and the session row')
     const tokenRow = rows.find((row) => row.key === tokenKey)
     const sessionRow = rows.find((row) => row.key === sessionKey)
@@ -106,13 +118,11 @@ forEachStore(t, async (t, store) => {
     // Expired rows that, were they honoured, would revoke the first session and every token of the user.
     const firstAccess = decode(user.access)
     const past = nowSeconds() - 10
-    const db = new SQLite(databasePath, { fileMustExist: true })
-    t.teardown(() => { if (db.open) db.close() })
-    const insert = db.prepare('insert into revocations (key, value, expires_at) values (?, ?, ?)')
-    insert.run(`{u:${sub}}:t:${firstAccess.jti as string}`, 1, past)
-    insert.run(`{u:${sub}}:s:${firstAccess.sid as string}`, 1, past)
-    insert.run(`{u:${sub}}:u`, nowSeconds() + 3600, past)
-    db.close()
+    await withDatabase(databaseUrl, async (db) => await db.insertInto('revocations').values([
+      { key: `{u:${sub}}:t:${firstAccess.jti as string}`, value: 1, expires_at: past },
+      { key: `{u:${sub}}:s:${firstAccess.sid as string}`, value: 1, expires_at: past },
+      { key: `{u:${sub}}:u`, value: nowSeconds() + 3600, expires_at: past }
+    ]).execute())
   }
 
   // Second run, on the same database (and the same Redis prefix), with the same secret.
@@ -143,7 +153,7 @@ forEachStore(t, async (t, store) => {
 
   if (store === 'sql') {
     // Closing purges expired rows and keeps the live ones.
-    t.same(readRevocations(t, databasePath).map((row) => row.key), [sessionKey, tokenKey].sort(),
+    t.same((await readRevocations(databaseUrl)).map((row) => row.key), [sessionKey, tokenKey].sort(),
       'the expired rows are purged, the live revocations kept')
   }
-})
+}))
