@@ -38,6 +38,8 @@ export default fp(async function errors (fastify) {
       request.log.error({ err: error }, 'unhandled error')
       return reply.code(500).send({ statusCode: 500, error: 'internal_error', message: 'Internal Server Error' })
     }
+    // A route may have set a serializer of its own (pre-rendered pages) before it failed.
+    reply.type('application/json; charset=utf-8').serializer(JSON.stringify)
     if (statusCode === 401) reply.header('www-authenticate', wwwAuthenticate(code))
     // Our 503s are passing conditions (a store down, a queue full): tell clients when to come back.
     if (statusCode === 503) reply.header('retry-after', '1')

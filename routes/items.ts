@@ -23,6 +23,7 @@ const AnonymousPage = Type.Object({ items: Type.Array(Type.String()), message: T
 const serializeSignedIn = fastJson(SignedInPage)
 const serializeAnonymous = fastJson(AnonymousPage)
 const asIs = (body: unknown): string => body as string
+const JSON_TYPE = 'application/json; charset=utf-8'
 const MAX_CACHED_PAGES = 1000
 
 export interface ItemsRoutesOptions {
@@ -55,7 +56,8 @@ const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fas
   }, async function listItems (request, reply) {
     const after = Number(request.query.after ?? 0)
     const limit = Number(request.query.limit ?? DEFAULT_PAGE_SIZE)
-    reply.serializer(asIs)
+    // A string payload would otherwise be sent as text/plain.
+    reply.type(JSON_TYPE).serializer(asIs)
     // One row more than the page tells whether another page follows.
     if (request.user !== null) {
       const rows = await fastify.items.page(after, limit + 1)

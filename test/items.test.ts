@@ -71,10 +71,12 @@ forEachDatabase(t, async (t, database) => {
     await t.test('GET /items: names for everyone, details for a signed-in user', async (t) => {
       const anonymous = await app.inject({ method: 'GET', url: '/items' })
       t.equal(anonymous.statusCode, 200)
+      t.equal(anonymous.headers['content-type'], 'application/json; charset=utf-8')
       t.same(anonymous.json(), { items: ['chair', 'race', 'lamp'], message: 'More data available if you log in.' })
 
       const signedIn = await app.inject({ method: 'GET', url: '/items', headers: bearer(refreshed) })
       t.equal(signedIn.statusCode, 200)
+      t.equal(signedIn.headers['content-type'], 'application/json; charset=utf-8')
       t.match(signedIn.json(), { items: [{ name: 'chair', price: 20 }, { name: 'race', price: 3 }, { name: 'lamp', price: 0 }] })
       t.same(Object.keys(signedIn.json()), ['items'])
     })
