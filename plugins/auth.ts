@@ -21,7 +21,13 @@ declare module 'fastify' {
     requireAdmin: onRequestAsyncHookHandler
     requireRefresh: onRequestAsyncHookHandler
     optionalAccess: onRequestAsyncHookHandler
+    /** Whether the token's user is an admin now: the `is_admin` claim may predate a demotion. */
+    isAdminNow: (claims: TokenClaims) => Promise<boolean>
   }
+}
+
+export interface AuthOptions {
+  adminUsernames: ReadonlySet<string>
 }
 
 const BAD_HEADER = "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'"
@@ -41,8 +47,17 @@ function bearerToken (header: string | undefined): string | undefined {
   return token
 }
 
-// request.user is @fastify/jwt's decorator. Checks run in Flask-JWT-Extended's order: find, decode, type, fresh, revocation; then admin.
-export default fp(async function auth (fastify) {
+// request.user is @fastify/jwt's decorator. Checks run in Flask-JWT-Extended's order: find,
+// decode, type, fresh, revocation; then admin.
+export default fp<AuthOptions>(async function auth (fastify, { adminUsernames }) {
+  // Admin routes are few and rare: each reads the account, so a deleted or demoted admin's
+  // tokens lose their rights on the next request rather than at expiry.
+  async function isAdminNow (claims: TokenClaims): Promise<boolean> {
+    if (claims.is_admin !== true) return false
+    const user = await fastify.users.findById(Number(claims.sub))
+    return user !== undefined && adminUsernames.has(user.username)
+  }
+  fastify.decorate('isAdminNow', isAdminNow)
 
   function hook (requirement: Requirement): onRequestAsyncHookHandler {
     return async function authenticate (request: FastifyRequest) {
@@ -55,7 +70,7 @@ export default fp(async function auth (fastify) {
       if (claims.type !== requirement.type) throw new WrongTokenType(requirement.type)
       if (requirement.fresh === true && !isFresh(claims, nowSeconds())) throw new FreshTokenRequired()
       if (await fastify.revocation.isRevoked(claims)) throw new TokenRevoked()
-      if (requirement.admin === true && claims.is_admin !== true) throw new AdminRequired()
+      if (requirement.admin === true && !await isAdminNow(claims)) throw new AdminRequired()
       request.user = claims
     }
   }
@@ -65,4 +80,4 @@ export default fp(async function auth (fastify) {
   fastify.decorate('requireAdmin', hook({ type: 'access', admin: true }))
   fastify.decorate('requireRefresh', hook({ type: 'refresh' }))
   fastify.decorate('optionalAccess', hook({ type: 'access', optional: true }))
-}, { name: 'auth', dependencies: ['tokens', 'revocation'] })
+}, { name: 'auth', dependencies: ['tokens', 'revocation', 'users-repository'] })

@@ -1,11 +1,13 @@
 import fp from 'fastify-plugin'
 import { redisRevocationBackend } from '../src/revocation-redis'
-import { revocationStore, type RevocationStore } from '../src/revocation-store'
+import { revocationStore, type RevocationBackend, type RevocationStore } from '../src/revocation-store'
 import { sqlRevocationBackend } from '../src/revocation-sql'
 
 declare module 'fastify' {
   interface FastifyInstance {
     revocation: RevocationStore
+    /** Where revocations live, for other short-lived shared state (login failure counts). */
+    expiringStore: RevocationBackend
   }
 }
 
@@ -20,5 +22,6 @@ export default fp<RevocationOptions>(async function revocation (fastify, { redis
     : sqlRevocationBackend(fastify.db, fastify.log)
   const store = revocationStore(backend, fastify.log)
   fastify.decorate('revocation', store)
+  fastify.decorate('expiringStore', backend)
   fastify.addHook('onClose', async () => { await store.close() })
 }, { name: 'revocation', dependencies: ['database'] })

@@ -34,21 +34,25 @@ export interface TokenPair {
 function tokenService (fastify: import('fastify').FastifyInstance, options: TokenOptions) {
   const verifyToken = createTokenVerifier({ secret: options.secret, cacheSize: options.verifyCacheSize })
 
-  function sign (subject: TokenSubject, type: TokenClaims['type'], fresh: boolean, sid: string, lifetime: number): string {
-    const iat = nowSeconds()
+  function sign (subject: TokenSubject, type: TokenClaims['type'], fresh: boolean, sid: string, lifetime: number, issuedMs: number): string {
+    const iat = Math.floor(issuedMs / 1000)
     const claims: TokenClaims = {
-      sub: String(subject.id), type, fresh, jti: randomUUID(), sid, iat, nbf: iat, exp: iat + lifetime, is_admin: subject.isAdmin
+      sub: String(subject.id), type, fresh, jti: randomUUID(), sid, iat, iat_ms: issuedMs, nbf: iat, exp: iat + lifetime, is_admin: subject.isAdmin
     }
     return fastify.jwt.sign(claims)
   }
 
   return {
-    /** The tokens of a password login: a fresh access token and a refresh token of one new session. */
-    issuePair (subject: TokenSubject): TokenPair {
+    /**
+     * The tokens of a password login: a fresh access token and a refresh token of one new session,
+     * issued after `afterMs` (a user-wide revocation cut-off just set) when given.
+     */
+    issuePair (subject: TokenSubject, afterMs = 0): TokenPair {
       const sid = randomUUID()
+      const iat = Math.max(Date.now(), afterMs + 1)
       return {
-        access_token: sign(subject, 'access', true, sid, options.accessTokenExpires),
-        refresh_token: sign(subject, 'refresh', false, sid, options.refreshTokenExpires),
+        access_token: sign(subject, 'access', true, sid, options.accessTokenExpires, iat),
+        refresh_token: sign(subject, 'refresh', false, sid, options.refreshTokenExpires, iat),
         token_type: 'Bearer',
         expires_in: options.accessTokenExpires
       }
@@ -56,7 +60,17 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
 
     /** A non-fresh access token in the session of the refresh token that asked for it. */
     issueAccess (subject: TokenSubject, refreshClaims: TokenClaims): string {
-      return sign(subject, 'access', false, refreshClaims.sid ?? refreshClaims.jti, options.accessTokenExpires)
+      return sign(subject, 'access', false, refreshClaims.sid ?? refreshClaims.jti, options.accessTokenExpires, Date.now())
+    },
+
+    /** Rotation: a non-fresh access token and a new refresh token, both in the presented token's session. */
+    rotate (subject: TokenSubject, refreshClaims: TokenClaims): { access_token: string, refresh_token: string } {
+      const sid = refreshClaims.sid ?? refreshClaims.jti
+      const iat = Date.now()
+      return {
+        access_token: sign(subject, 'access', false, sid, options.accessTokenExpires, iat),
+        refresh_token: sign(subject, 'refresh', false, sid, options.refreshTokenExpires, iat)
+      }
     },
 
     /** The latest any token of a session issued now can expire: how long a revocation must be kept. */

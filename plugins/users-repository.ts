@@ -39,6 +39,10 @@ function usersRepository (db: import('fastify').FastifyInstance['db']) {
       return (await byId(id))[0]
     },
 
+    async setPasswordHash (id: number, passwordHash: string): Promise<void> {
+      await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
+    },
+
     async delete (id: number): Promise<boolean> {
       const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()
       return result.numDeletedRows > 0n

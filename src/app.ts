@@ -5,6 +5,7 @@ import auth from '../plugins/auth'
 import database from '../plugins/database'
 import errors from '../plugins/errors'
 import itemsRepository from '../plugins/items-repository'
+import loginThrottle from '../plugins/login-throttle'
 import redis from '../plugins/redis'
 import revocation from '../plugins/revocation'
 import tokens from '../plugins/tokens'
@@ -61,10 +62,15 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
       refreshTokenExpires: config.refreshTokenExpires,
       verifyCacheSize: config.verifyCacheSize
     })
-    await app.register(auth)
+    await app.register(loginThrottle, config.loginThrottle)
+    await app.register(auth, { adminUsernames: config.adminUsernames })
 
     await app.register(health)
-    await app.register(users, { adminUsernames: config.adminUsernames, passwordHashing: config.passwordHashing })
+    await app.register(users, {
+      adminUsernames: config.adminUsernames,
+      passwordHashing: config.passwordHashing,
+      refreshRotation: config.refreshRotation
+    })
     await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
 
     await app.ready()

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { canonicalUsername } from './username'
 
 const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))
@@ -27,6 +28,12 @@ export const EnvSchema = Type.Object({
   JWT_ACCESS_TOKEN_EXPIRES: Type.Integer({ minimum: 1, maximum: 31536000, default: 900 }),
   JWT_REFRESH_TOKEN_EXPIRES: Type.Integer({ minimum: 1, maximum: 315360000, default: 2592000 }),
   JWT_VERIFY_CACHE_SIZE: Type.Integer({ minimum: 0, maximum: 1000000, default: 10000 }),
+  // On: /refresh answers a new refresh token and spends the one presented; presenting it again
+  // revokes the whole login session.
+  JWT_REFRESH_ROTATION: Type.Boolean({ default: true }),
+  LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 100000, default: 5 }),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ minimum: 1, maximum: 1000000, default: 100 }),
+  LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
   ITEMS_PAGE_CACHE_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   PASSWORD_HASH_CONCURRENCY: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
   PASSWORD_HASH_QUEUE: Type.Integer({ minimum: 0, maximum: 100000, default: 1000 }),
@@ -66,7 +73,13 @@ function toConfig (env: Env) {
     verifyCacheSize: env.JWT_VERIFY_CACHE_SIZE,
     itemsPageCacheMs: env.ITEMS_PAGE_CACHE_MS,
     passwordHashing: { concurrency: env.PASSWORD_HASH_CONCURRENCY, maxQueue: env.PASSWORD_HASH_QUEUE },
-    adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map((name) => name.trim()).filter(Boolean)),
+    refreshRotation: env.JWT_REFRESH_ROTATION,
+    loginThrottle: {
+      maxPerUsername: env.LOGIN_MAX_FAILURES,
+      maxPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      windowSeconds: env.LOGIN_FAILURE_WINDOW_SECONDS
+    },
+    adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map(canonicalUsername).filter(Boolean)),
     logLevel: env.LOG_LEVEL
   }
 }

@@ -11,6 +11,7 @@ function define (code: string, message: string, statusCode: number): FastifyErro
   return constructor
 }
 
+export const ValidationFailed = define('validation_error', '%s', 400)
 export const AuthorizationRequired = define('authorization_required', 'Request does not contain an access token.', 401)
 export const InvalidToken = define('invalid_token', '%s', 401)
 export const TokenExpired = define('token_expired', 'The token has expired.', 401)
@@ -23,6 +24,7 @@ export const Forbidden = define('forbidden', 'You may only act on your own accou
 export const NotFound = define('not_found', '%s', 404)
 export const UserExists = define('user_exists', "A user with username '%s' already exists.", 409)
 export const ItemExists = define('item_exists', "An item with name '%s' already exists.", 409)
+export const TooManyRequests = define('too_many_requests', 'Too many failed login attempts; try again later.', 429)
 export const ServerBusy = define('server_busy', 'The server is busy; try again shortly.', 503)
 export const RevocationUnavailable = define('revocation_unavailable',
   'The token revocation store is unavailable; try again shortly.', 503)

@@ -10,6 +10,16 @@ export async function hashPassword (password: string): Promise<string> {
   return await hash(password, ARGON2ID)
 }
 
+/**
+ * Whether a stored hash was made with other settings than today's (an older, cheaper cost, or
+ * another algorithm): the login that proves the password rehashes it.
+ */
+export function needsRehash (storedHash: string): boolean {
+  const match = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(storedHash)
+  return match === null ||
+    Number(match[1]) !== ARGON2ID.memoryCost || Number(match[2]) !== ARGON2ID.timeCost || Number(match[3]) !== ARGON2ID.parallelism
+}
+
 export interface HashingOptions {
   /** Hashes computed at once; 0: one fewer than the cores, so a login storm leaves the event loop a core. */
   concurrency: number

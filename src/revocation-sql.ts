@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Database } from './db-schema'
 import { nowSeconds, type RevocationBackend } from './revocation-store'
 
@@ -31,6 +31,30 @@ export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogg
       await db.insertInto('revocations').values({ key, value, expires_at: expiresAt })
         .onConflict((conflict) => conflict.column('key').doUpdateSet({ value, expires_at: expiresAt }))
         .execute()
+    },
+    async add (key, value, expiresAt) {
+      // Inserts, or takes over a row that has expired but is not purged yet; a live row stays.
+      const stored = await db.insertInto('revocations').values({ key, value, expires_at: expiresAt })
+        .onConflict((conflict) => conflict.column('key')
+          .doUpdateSet({ value, expires_at: expiresAt })
+          .where('revocations.expires_at', '<=', nowSeconds()))
+        .returning('key')
+        .executeTakeFirst()
+      return stored !== undefined
+    },
+    async increment (key, expiresAt) {
+      const now = nowSeconds()
+      const row = await db.insertInto('revocations').values({ key, value: 1, expires_at: expiresAt })
+        .onConflict((conflict) => conflict.column('key').doUpdateSet({
+          value: sql<number>`case when revocations.expires_at <= ${now} then 1 else revocations.value + 1 end`,
+          expires_at: sql<number>`case when revocations.expires_at <= ${now} then ${expiresAt} else revocations.expires_at end`
+        }))
+        .returning('value')
+        .executeTakeFirstOrThrow()
+      return Number(row.value)
+    },
+    async remove (key) {
+      await db.deleteFrom('revocations').where('key', '=', key).execute()
     },
     ping: async () => await db.selectFrom('revocations').select('key').limit(1).execute(),
     async close () {

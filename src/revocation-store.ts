@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { isDatabaseUnavailable } from './db-errors'
 import { RevocationUnavailable } from './errors'
+import { issuedAtMs } from './token-claims'
 
 /** What a revocation check needs to know of a verified token. */
 export interface RevocableToken {
@@ -9,6 +10,7 @@ export interface RevocableToken {
   /** The login session; tokens minted elsewhere (Flask) have none and stand for themselves. */
   sid?: string
   iat?: number
+  iat_ms?: number
 }
 
 /**
@@ -22,8 +24,13 @@ export interface RevocationStore {
   isRevoked: (token: RevocableToken) => Promise<boolean>
   revokeToken: (sub: string, jti: string, expiresAt: number) => Promise<void>
   revokeSession: (sub: string, sid: string, expiresAt: number) => Promise<void>
-  /** Every token of the user issued at or before `cutoff` (seconds) is revoked. */
-  revokeUser: (sub: string, cutoff: number, expiresAt: number) => Promise<void>
+  /** Every token of the user issued at or before `cutoffMs` (milliseconds) is revoked. */
+  revokeUser: (sub: string, cutoffMs: number, expiresAt: number) => Promise<void>
+  /**
+   * Marks a refresh token spent, atomically: true for the one caller that spends it, false for
+   * every later (or concurrent) one, across every instance.
+   */
+  spendRefreshToken: (sub: string, jti: string, expiresAt: number) => Promise<boolean>
   ping: () => Promise<void>
   close: () => Promise<void>
 }
@@ -37,6 +44,11 @@ export interface RevocationBackend {
   read: (keys: string[]) => Promise<Array<string | number | null | undefined>>
   /** Stores `value` under `key` until `expiresAt` (seconds); called only while that lies ahead. */
   write: (key: string, value: number, expiresAt: number) => Promise<void>
+  /** Like write, but only where no live value is stored; true when it stored. Atomic. */
+  add: (key: string, value: number, expiresAt: number) => Promise<boolean>
+  /** Adds 1 to the live value (a missing or expired one counts as 0, and then expires at `expiresAt`); atomic. */
+  increment: (key: string, expiresAt: number) => Promise<number>
+  remove: (key: string) => Promise<void>
   ping: () => Promise<unknown>
   close: () => Promise<void>
 }
@@ -45,13 +57,18 @@ export interface RevocationBackend {
 const keys = {
   token: (sub: string, jti: string) => `{u:${sub}}:t:${jti}`,
   session: (sub: string, sid: string) => `{u:${sub}}:s:${sid}`,
-  user: (sub: string) => `{u:${sub}}:u`
+  user: (sub: string) => `{u:${sub}}:u`,
+  spentRefresh: (sub: string, jti: string) => `{u:${sub}}:r:${jti}`
 }
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
-export function revocationStore (backend: RevocationBackend, log: FastifyBaseLogger): RevocationStore {
-  async function guarded<T> (operation: () => Promise<T>): Promise<T> {
+/**
+ * Runs a store operation so that a store that does not answer is a 503: revocation_unavailable, or
+ * database_unavailable where the store is the SQL database.
+ */
+export function storeGuard (backend: RevocationBackend, log: FastifyBaseLogger): <T>(operation: () => Promise<T>) => Promise<T> {
+  return async function guarded<T> (operation: () => Promise<T>): Promise<T> {
     try {
       return await operation()
     } catch (error) {
@@ -60,6 +77,10 @@ export function revocationStore (backend: RevocationBackend, log: FastifyBaseLog
       throw new RevocationUnavailable()
     }
   }
+}
+
+export function revocationStore (backend: RevocationBackend, log: FastifyBaseLogger): RevocationStore {
+  const guarded = storeGuard(backend, log)
 
   async function writeUntil (key: string, value: number, expiresAt: number): Promise<void> {
     if (expiresAt <= nowSeconds()) return
@@ -75,7 +96,7 @@ export function revocationStore (backend: RevocationBackend, log: FastifyBaseLog
       ]))
       if (values[0] != null || values[1] != null) return true
       const cutoff = values[2]
-      return cutoff != null && (token.iat === undefined || token.iat <= Number(cutoff))
+      return cutoff != null && issuedAtMs(token) <= Number(cutoff)
     },
     async revokeToken (sub, jti, expiresAt) {
       await writeUntil(keys.token(sub, jti), 1, expiresAt)
@@ -85,6 +106,10 @@ export function revocationStore (backend: RevocationBackend, log: FastifyBaseLog
     },
     async revokeUser (sub, cutoff, expiresAt) {
       await writeUntil(keys.user(sub), cutoff, expiresAt)
+    },
+    async spendRefreshToken (sub, jti, expiresAt) {
+      // An expired token never reaches this point, so there is always a lifetime left to keep the mark.
+      return await guarded(async () => await backend.add(keys.spentRefresh(sub, jti), 1, Math.max(expiresAt, nowSeconds() + 1)))
     },
     async ping () {
       await guarded(async () => { await backend.ping() })

@@ -12,9 +12,12 @@ export const Message = Type.Object({ message: Type.String() })
 export const DatabaseText = (length: { minLength: number, maxLength: number }) =>
   Type.String({ ...length, pattern: '^[^\\u0000]*$' })
 
+/** Any Unicode, never truncated: argon2 takes the whole of it. */
+export const Password = Type.String({ minLength: 8, maxLength: 1024 })
+
 export const Credentials = Type.Object({
   username: DatabaseText({ minLength: 3, maxLength: 64 }),
-  password: Type.String({ minLength: 8, maxLength: 1024 })
+  password: Password
 })
 
 export const UserId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })

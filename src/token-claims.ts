@@ -9,6 +9,11 @@ export interface TokenClaims {
   jti: string
   exp: number
   iat?: number
+  /**
+   * `iat` in milliseconds (ours only). A user-wide revocation must cut between tokens issued in the
+   * same second, just before it and just after it (a password change issues a new pair at once).
+   */
+  iat_ms?: number
   nbf?: number
   fresh?: boolean | number
   is_admin?: boolean
@@ -38,10 +43,17 @@ export function invalidClaim (payload: Record<string, unknown>): string | undefi
   if (!isNumericDate(payload.exp)) return 'exp'
   if (payload.iat !== undefined && !isNumericDate(payload.iat)) return 'iat'
   if (payload.nbf !== undefined && !isNumericDate(payload.nbf)) return 'nbf'
+  if (payload.iat_ms !== undefined && !(typeof payload.iat_ms === 'number' && isNumericDate(payload.iat_ms / 1000))) return 'iat_ms'
   if (payload.sid !== undefined && !isShortString(payload.sid)) return 'sid'
   if (payload.fresh !== undefined && typeof payload.fresh !== 'boolean' && !isNumericDate(payload.fresh)) return 'fresh'
   if (payload.is_admin !== undefined && typeof payload.is_admin !== 'boolean') return 'is_admin'
   return undefined
+}
+
+/** When the token was issued, in milliseconds; a token without iat_ms counts from the end of its iat second. */
+export function issuedAtMs (claims: { iat?: number, iat_ms?: number }): number {
+  if (claims.iat_ms !== undefined) return claims.iat_ms
+  return claims.iat === undefined ? Number.POSITIVE_INFINITY : claims.iat * 1000 + 999
 }
 
 export function isFresh (claims: TokenClaims, now: number): boolean {

@@ -74,7 +74,8 @@ t.test('every route body, params and query', async (t) => {
         method: route.method,
         url: route.path(encodeURIComponent(param)),
         headers: { ...(route.auth ? bearer(user.access) : {}), 'content-type': 'application/json' },
-        payload: asText ? String(body) : JSON.stringify(body)
+        // Text: the JSON cut short, so never valid JSON.
+        payload: asText ? JSON.stringify(body).slice(0, -1) : JSON.stringify(body)
       })
       assertContract(response)
     }), { numRuns: RUNS * 2 })

@@ -152,8 +152,9 @@ forEachDatabase(t, async (t, database) => forEachStore(t, async (t, store) => {
   await stop(second)
 
   if (store === 'sql') {
-    // Closing purges expired rows and keeps the live ones.
-    t.same((await readRevocations(databaseUrl)).map((row) => row.key), [sessionKey, tokenKey].sort(),
+    // Closing purges expired rows and keeps the live ones (the refresh token spent by rotation too).
+    const spentKey = `{u:${sub}}:r:${decode(user.refresh).jti as string}`
+    t.same((await readRevocations(databaseUrl)).map((row) => row.key), [sessionKey, spentKey, tokenKey].sort(),
       'the expired rows are purged, the live revocations kept')
   }
 }))

@@ -72,9 +72,11 @@ forEachDatabase(t, async (t, database) => {
     const user = await signUp(app)
     const response = await app.inject({ method: 'POST', url: '/refresh', headers: bearer(user.refresh) })
     t.equal(response.statusCode, 200)
-    t.same(Object.keys(response.json()), ['access_token'])
+    t.same(Object.keys(response.json()).sort(), ['access_token', 'refresh_token'], 'rotation (the default) answers a new refresh token')
+    t.equal(response.headers['cache-control'], 'no-store')
     const claims = decode(response.json().access_token)
     t.match(claims, { sub: String(user.id), type: 'access', fresh: false, sid: decode(user.refresh).sid })
+    t.match(decode(response.json().refresh_token), { type: 'refresh', sid: decode(user.refresh).sid })
 
     const read = await app.inject({ method: 'GET', url: `/user/${user.id}`, headers: bearer(response.json().access_token) })
     t.equal(read.statusCode, 200)
