@@ -3,6 +3,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net'
 import SQLite from 'better-sqlite3'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
+import { Client } from 'pg'
 import { buildApp, type App } from '../src/app'
 import { bearer, buildTestApp, requireRedis, signUp, testConfig, testDatabaseUrl, uniqueName } from './helpers'
 import { adminQuery, databaseName, requirePostgres } from './postgres'
@@ -156,6 +157,30 @@ t.test('with Redis revocations, protected reads during a PostgreSQL outage are d
     'logout writes only to Redis and still works')
   await proxy.start()
   t.equal((await call(app, { method: 'GET', url: '/item/widget', headers: bearer(user.access) })).json().error, 'token_revoked')
+})
+
+t.test('a statement held up past DATABASE_TIMEOUT_MS is cancelled: 503 database_unavailable, and the next request succeeds', async (t) => {
+  if (!await requirePostgres(t)) return
+  const databaseUrl = await testDatabaseUrl(t, 'postgres')
+  const app = await buildTestApp(t, { databaseUrl, env: { DATABASE_TIMEOUT_MS: '300' } })
+  const user = await signUp(app)
+  t.equal((await call(app, { method: 'PUT', url: '/item/lamp', headers: bearer(user.access), payload: { price: 3 } })).statusCode, 201)
+
+  // Another session holds a lock on items that every read of it waits for.
+  const other = new Client({ connectionString: databaseUrl })
+  other.on('error', () => {})
+  await other.connect()
+  t.teardown(async () => { await other.end() })
+  await other.query('begin')
+  await other.query('lock table items in access exclusive mode')
+
+  const started = Date.now()
+  assertUnavailable(t, await call(app, { method: 'GET', url: '/item/lamp', headers: bearer(user.access) }), 'GET /item/lamp behind the lock')
+  t.ok(Date.now() - started < 3000, `answered after the statement timeout, not when the lock went (${Date.now() - started} ms)`)
+
+  await other.query('rollback')
+  const item = await call(app, { method: 'GET', url: '/item/lamp', headers: bearer(user.access) })
+  t.equal(item.statusCode, 200, `the next request succeeds (${item.body})`)
 })
 
 t.test('app.close() neither rejects nor hangs while PostgreSQL is down', async (t) => {
