@@ -1,5 +1,6 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { InvalidToken, TokenExpired } from './errors'
+import { hasDuplicateTopLevelKey } from './json-duplicate-keys'
 import { invalidClaim, type TokenClaims } from './token-claims'
 
 export interface VerifierOptions {
@@ -22,11 +23,15 @@ function malformed (): Error {
 
 function decodeJson (segment: string): unknown {
   if (!BASE64URL.test(segment)) throw malformed()
+  const text = Buffer.from(segment, 'base64url').toString('utf8')
+  let value: unknown
   try {
-    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+    value = JSON.parse(text)
   } catch {
     throw malformed()
   }
+  if (hasDuplicateTopLevelKey(text)) throw new InvalidToken('The token names a claim or header twice.')
+  return value
 }
 
 function checkHeader (segment: string): void {
