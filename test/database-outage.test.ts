@@ -44,7 +44,7 @@ function assertUnavailable (t: Test, response: LightMyRequestResponse, what: str
   t.strictSame(response.json(), UNAVAILABLE, `${what}: database_unavailable`)
 }
 
-/** Ends every connection of the app's database but the one asking; how many there were. */
+/** Ends every connection to the database named `database`; how many there were. */
 async function terminateConnections (database: string): Promise<number> {
   const rows = await adminQuery(
     'select pg_terminate_backend(pid) as terminated from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database])
@@ -103,7 +103,7 @@ t.test('PostgreSQL connections killed mid-run: 503 database_unavailable or succe
   t.equal((await call(app, { method: 'GET', url: '/health/ready' })).statusCode, 200, '/health/ready is ready')
 })
 
-t.test('PostgreSQL unreachable: 503 database_unavailable within the timeout, never 500; service resumes when it is back', async (t) => {
+t.test('PostgreSQL unreachable: 503 database_unavailable, never 500; service resumes when it is back', async (t) => {
   if (!await requirePostgres(t)) return
   const databaseUrl = new URL(await testDatabaseUrl(t, 'postgres'))
   const proxy = await startTcpProxy(t, { host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) })
