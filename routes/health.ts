@@ -5,6 +5,7 @@ const Check = Type.Union([Type.Literal('ok'), Type.Literal('failing')])
 const Checks = Type.Object({ database: Check, revocation: Check })
 const Ready = Type.Object({ status: Type.Literal('ok'), checks: Checks })
 const NotReady = Type.Object({ statusCode: Type.Literal(503), error: Type.Literal('not_ready'), message: Type.String(), checks: Checks })
+const ShuttingDown = Type.Object({ statusCode: Type.Literal(503), error: Type.Literal('shutting_down'), message: Type.String() })
 
 async function passes (check: () => Promise<unknown>): Promise<'ok' | 'failing'> {
   try {
@@ -23,8 +24,14 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
   })
 
   fastify.get('/health/ready', {
-    schema: { response: { 200: Ready, 503: NotReady } }
+    schema: { response: { 200: Ready, 503: Type.Union([NotReady, ShuttingDown]) } }
   }, async function ready (_request, reply) {
+    // At once, whatever the stores say: the proxy must stop sending work here before the listener closes.
+    if (fastify.draining.active) {
+      return await reply.code(503).send({
+        statusCode: 503 as const, error: 'shutting_down' as const, message: 'This instance is shutting down.'
+      })
+    }
     const [database, revocation] = await Promise.all([
       passes(async () => await sql`select 1`.execute(fastify.db)),
       passes(async () => { await fastify.revocation.ping() })

@@ -3,10 +3,12 @@ import helmet from '@fastify/helmet'
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import auth from '../plugins/auth'
 import database from '../plugins/database'
+import draining from '../plugins/draining'
 import errors from '../plugins/errors'
 import itemsRepository from '../plugins/items-repository'
 import loginThrottle from '../plugins/login-throttle'
 import redis from '../plugins/redis'
+import requestId from '../plugins/request-id'
 import revocation from '../plugins/revocation'
 import tokens from '../plugins/tokens'
 import usersRepository from '../plugins/users-repository'
@@ -14,8 +16,15 @@ import health from '../routes/health'
 import items from '../routes/items'
 import users from '../routes/users'
 import type { AppConfig } from './config'
+import { requestIdGenerator } from './request-id'
+import { trustedPeer } from './trusted-proxies'
 
 export type AppOptions = Pick<FastifyServerOptions, 'logger'>
+
+// Above the idle timeout of kept-alive connections at the proxy (nginx's upstream
+// keepalive_timeout, 60 s in deploy/nginx.conf): the proxy, not Node, closes an idle connection,
+// so the proxy never sends a request on a connection Node is closing at that moment.
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000
 
 /**
  * Builds the whole service from a config; production and tests alike. It resolves once every store
@@ -24,6 +33,12 @@ export type AppOptions = Pick<FastifyServerOptions, 'logger'>
 export async function buildApp (config: AppConfig, options: AppOptions = {}) {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // X-Forwarded-For is believed from these peers only: request.ip, and the logged address, is
+    // the client's behind them and the socket's own address for anyone else.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    requestIdHeader: false,
+    genReqId: requestIdGenerator(trustedPeer(config.trustProxy)),
     // No type coercion: `{"price": null}` or `{"price": "12"}` is a client mistake, not 0 or 12.
     ajv: { customOptions: { coerceTypes: false } },
     // Long path parameters reach the schema, which answers 400 naming the field.
@@ -46,7 +61,9 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
   })
 
   try {
+    await app.register(requestId)
     await app.register(errors)
+    await app.register(draining)
     // Security headers for a JSON API: nothing here is meant to render, frame or load anything.
     await app.register(helmet, {
       contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { isProxyEntry, proxyList } from './trusted-proxies'
 import { canonicalUsername } from './username'
 
 const LogLevel = Type.Union(
@@ -21,6 +22,11 @@ export const EnvSchema = Type.Object({
   // PostgreSQL only: how long a request waits for a connection, and how long a statement may run.
   DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 5000 }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://.+$' })),
+  // Some nodes of a Redis Cluster, instead of REDIS_URL; the client finds the others from them.
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({
+    pattern: '^[^\\s,:]+:[0-9]{1,5}(,[^\\s,:]+:[0-9]{1,5})*$',
+    errorMessage: 'must be host:port[,host:port…]'
+  })),
   // Braces would break the per-user hash tag that keeps a request's revocation keys in one slot.
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[^{}]*$', maxLength: 64, default: 'gatehouse:' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 250 }),
@@ -37,6 +43,12 @@ export const EnvSchema = Type.Object({
   ITEMS_PAGE_CACHE_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   PASSWORD_HASH_CONCURRENCY: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
   PASSWORD_HASH_QUEUE: Type.Integer({ minimum: 0, maximum: 100000, default: 1000 }),
+  // Proxies (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For and X-Request-Id are believed.
+  TRUST_PROXY: Type.String({ default: '' }),
+  // On SIGTERM/SIGINT: how long new requests are still served while /health/ready says 503, so the
+  // proxy takes the instance out; then the whole shutdown must end within SHUTDOWN_TIMEOUT_MS.
+  SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 600000, default: 5000 }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
   ADMIN_USERNAMES: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union([LogLevel], { default: 'info' })
 })
@@ -59,14 +71,27 @@ function databaseConfig (env: Env) {
 }
 export type DatabaseConfig = ReturnType<typeof databaseConfig>
 
+function redisConfig (env: Env) {
+  const shared = { keyPrefix: env.REDIS_KEY_PREFIX, timeoutMs: env.REDIS_TIMEOUT_MS }
+  if (env.REDIS_CLUSTER_NODES !== undefined) {
+    const clusterNodes = env.REDIS_CLUSTER_NODES.split(',').map((node) => {
+      const [host, port] = node.split(':')
+      return { host, port: Number(port) }
+    })
+    return { clusterNodes, ...shared }
+  }
+  return env.REDIS_URL === undefined ? undefined : { url: env.REDIS_URL, ...shared }
+}
+export type RedisConfig = NonNullable<ReturnType<typeof redisConfig>>
+
 function toConfig (env: Env) {
   return {
     port: env.PORT,
     host: env.HOST,
+    trustProxy: proxyList(env.TRUST_PROXY),
+    shutdown: { drainMs: env.SHUTDOWN_DRAIN_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
     database: databaseConfig(env),
-    redis: env.REDIS_URL === undefined
-      ? undefined
-      : { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, timeoutMs: env.REDIS_TIMEOUT_MS },
+    redis: redisConfig(env),
     jwtSecret: env.JWT_SECRET_KEY,
     accessTokenExpires: env.JWT_ACCESS_TOKEN_EXPIRES,
     refreshTokenExpires: env.JWT_REFRESH_TOKEN_EXPIRES,
@@ -86,6 +111,25 @@ function toConfig (env: Env) {
 export type Config = ReturnType<typeof toConfig>
 /** A config whose signing secret is settled: what the app factory takes. */
 export type AppConfig = Config & { jwtSecret: string }
+
+/** What no single setting's schema can tell. */
+function crossChecks (env: Env): string[] {
+  const problems: string[] = []
+  if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_NODES !== undefined) {
+    problems.push('REDIS_URL, REDIS_CLUSTER_NODES: set one or the other, not both')
+  }
+  for (const node of env.REDIS_CLUSTER_NODES?.split(',') ?? []) {
+    const port = Number(node.split(':')[1])
+    if (!(port >= 1 && port <= 65535)) problems.push(`REDIS_CLUSTER_NODES: ${JSON.stringify(node)} needs a port from 1 to 65535`)
+  }
+  for (const entry of proxyList(env.TRUST_PROXY)) {
+    if (!isProxyEntry(entry)) problems.push(`TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address or CIDR block`)
+  }
+  if (env.SHUTDOWN_DRAIN_MS >= env.SHUTDOWN_TIMEOUT_MS) {
+    problems.push('SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS, which bounds the whole shutdown')
+  }
+  return problems
+}
 
 /**
  * Validates an environment (process.env in production, a plain object in tests) and builds the
@@ -113,6 +157,7 @@ export function loadConfig (source: Record<string, string | undefined>): Config 
   if (env.JWT_SECRET_KEY !== undefined && Buffer.byteLength(env.JWT_SECRET_KEY) < MIN_SECRET_BYTES) {
     problems.push(`JWT_SECRET_KEY: must be at least ${MIN_SECRET_BYTES} bytes`)
   }
+  problems.push(...crossChecks(env))
   if (problems.length > 0) throw new ConfigError(problems)
   return toConfig(env)
 }

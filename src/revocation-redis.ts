@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
 import { mgetBatcher } from './mget-batcher'
 import { nowSeconds, type RevocationBackend } from './revocation-store'
 
@@ -7,8 +7,12 @@ import { nowSeconds, type RevocationBackend } from './revocation-store'
  * set up to fail fast (no offline queue, a command timeout), so a dead Redis costs a request at most
  * the timeout, and the request is refused (fail closed).
  */
-export function redisRevocationBackend (redis: Redis, keyPrefix: string): RevocationBackend {
-  const mget = mgetBatcher(async (keys) => await redis.mget(keys))
+export function redisRevocationBackend (redis: Redis | Cluster, keyPrefix: string): RevocationBackend {
+  // A batch holds the keys of many users, which a cluster keeps in different slots: there each
+  // check is its own MGET, whose keys share their user's hash tag and so one slot.
+  const mget = redis instanceof Cluster
+    ? async (keys: string[]) => await redis.mget(keys)
+    : mgetBatcher(async (keys) => await redis.mget(keys))
   return {
     name: 'redis',
     async read (keys) {

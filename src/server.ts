@@ -14,15 +14,33 @@ async function main (): Promise<void> {
       'JWT_SECRET_KEY is not set: signing with the generated secret kept in the file; set JWT_SECRET_KEY in production')
   }
 
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      app.log.info({ signal }, 'shutting down')
-      app.close().then(() => process.exit(0), (error: unknown) => {
+  const { drainMs, timeoutMs } = config.shutdown
+  let stopping = false
+  // Drain, then close: /health/ready turns 503 at once while requests are still served for
+  // drainMs, so the proxy takes the instance out; then the listener closes, requests in flight
+  // finish, and Redis and the database close. A shutdown that hangs is cut off after timeoutMs.
+  function shutdown (signal: NodeJS.Signals): void {
+    if (stopping) return
+    stopping = true
+    setTimeout(() => {
+      app.log.error({ timeoutMs }, 'shutdown did not finish in time: exiting anyway')
+      process.exit(1)
+    }, timeoutMs)
+    app.log.info({ signal, drainMs }, 'shutting down: draining')
+    app.draining.start()
+    setTimeout(() => {
+      app.log.info('drained: closing the listener, finishing requests in flight')
+      app.close().then(() => {
+        app.log.info('shut down')
+        process.exit(0)
+      }, (error: unknown) => {
         app.log.error({ err: error }, 'shutdown failed')
         process.exit(1)
       })
-    })
+    }, drainMs)
   }
+  process.on('SIGINT', shutdown)
+  process.on('SIGTERM', shutdown)
   await app.listen({ port: config.port, host: config.host })
 }
 

@@ -83,3 +83,26 @@ t.test('the generated secret file', async (t) => {
   const second = readOrCreateSecret(file)
   t.same(second, { secret: first.secret, created: false }, 'generated once, then reused')
 })
+
+t.test('Redis Cluster, trusted proxies and shutdown settings', async (t) => {
+  const cluster = loadConfig({ REDIS_CLUSTER_NODES: 'redis-1:7000,10.0.0.2:7001', REDIS_KEY_PREFIX: 'gh:' })
+  t.same(cluster.redis, { clusterNodes: [{ host: 'redis-1', port: 7000 }, { host: '10.0.0.2', port: 7001 }], keyPrefix: 'gh:', timeoutMs: 250 })
+  t.same(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, 127.0.0.1 ,fd00::/8,::1' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', 'fd00::/8', '::1'])
+  t.same(loadConfig({}).trustProxy, [], 'no proxy is trusted by default')
+  t.same(loadConfig({}).shutdown, { drainMs: 5000, timeoutMs: 10000 })
+  t.same(loadConfig({ SHUTDOWN_DRAIN_MS: '0', SHUTDOWN_TIMEOUT_MS: '2000' }).shutdown, { drainMs: 0, timeoutMs: 2000 })
+
+  for (const [env, message] of [
+    [{ REDIS_CLUSTER_NODES: 'redis-1' }, /REDIS_CLUSTER_NODES: must be host:port/],
+    [{ REDIS_CLUSTER_NODES: 'redis-1:7000,' }, /REDIS_CLUSTER_NODES: must be host:port/],
+    [{ REDIS_CLUSTER_NODES: 'redis-1:70000' }, /REDIS_CLUSTER_NODES: "redis-1:70000" needs a port from 1 to 65535/],
+    [{ REDIS_CLUSTER_NODES: 'a:1', REDIS_URL: 'redis://b' }, /REDIS_URL, REDIS_CLUSTER_NODES: set one or the other/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY: "10.0.0.0\/33" is not an IP address or CIDR block/],
+    [{ TRUST_PROXY: '127.0.0.1,nginx' }, /TRUST_PROXY: "nginx" is not/],
+    [{ TRUST_PROXY: '::1/129' }, /TRUST_PROXY/],
+    [{ SHUTDOWN_DRAIN_MS: '5000', SHUTDOWN_TIMEOUT_MS: '5000' }, /SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS/],
+    [{ SHUTDOWN_TIMEOUT_MS: '1.5' }, /SHUTDOWN_TIMEOUT_MS: must be a whole number/]
+  ] as const) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
+  }
+})

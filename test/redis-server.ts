@@ -58,9 +58,9 @@ interface Running {
   output: () => string
 }
 
-function spawnRedis (port: number): Running {
+function spawnRedis (port: number, extraArgs: string[]): Running {
   const child = spawn(REDIS_SERVER_BIN, [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const collect = (chunk: Buffer): void => { output = (output + chunk.toString()).slice(-4000) }
@@ -97,11 +97,11 @@ async function kill (running: Running): Promise<void> {
 }
 
 /**
- * Starts a private redis-server for `t` on a free loopback port, once it answers PING. Where the
- * binary is missing the test is skipped with a message, except in CI, where that fails the test;
- * then it returns undefined.
+ * Starts a private redis-server for `t` on a free loopback port, once it answers PING, with
+ * `extraArgs` after the usual ones (cluster mode, say). Where the binary is missing the test is
+ * skipped with a message, except in CI, where that fails the test; then it returns undefined.
  */
-export async function startRedisServer (t: Test): Promise<PrivateRedis | undefined> {
+export async function startRedisServer (t: Test, extraArgs: string[] = []): Promise<PrivateRedis | undefined> {
   if (!existsSync(REDIS_SERVER_BIN)) {
     const message = `${REDIS_SERVER_BIN} is not installed (apt-get install redis-server)`
     if (IN_CI) t.fail(message)
@@ -118,7 +118,7 @@ export async function startRedisServer (t: Test): Promise<PrivateRedis | undefin
 
   async function startOn (port: number): Promise<void> {
     if (isRunning(running)) throw new Error(`redis-server on port ${port} is already running`)
-    running = spawnRedis(port)
+    running = spawnRedis(port, extraArgs)
     try {
       await waitForPing(running, port)
     } catch (error) {

@@ -1,46 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync, statSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import t from 'tap'
 import { tempDir } from './helpers'
+import { SERVER, startServer as startBuiltServer } from './server-process'
 
-// The built server, as `npm start` runs it; `npm test` builds it first.
-const SERVER = resolve(__dirname, '..', 'dist', 'src', 'server.js')
-
-interface Running {
-  child: ChildProcess
-  url: string
-  output: () => string
-  exited: Promise<number | null>
-}
-
-function startServer (t: tap.Test, cwd: string, env: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(process.execPath, [SERVER], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  const exited = new Promise<number | null>((resolve) => { child.once('exit', (code) => { resolve(code) }) })
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-    await exited
-  })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`server did not start:\n${output}`)) }, 15000)
-    const collect = (chunk: Buffer): void => {
-      output += chunk.toString()
-      const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-      if (listening !== null) {
-        clearTimeout(timer)
-        resolve({ child, url: listening[1], output: () => output, exited })
-      }
-    }
-    child.stdout.on('data', collect)
-    child.stderr.on('data', collect)
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)) })
-  })
-}
+// A short drain: these tests are about a clean exit, test/shutdown.test.ts about the drain.
+const startServer = async (t: tap.Test, cwd: string): ReturnType<typeof startBuiltServer> =>
+  await startBuiltServer(t, cwd, { SHUTDOWN_DRAIN_MS: '100' })
 
 async function call (url: string, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number, json: any, headers: Headers }> {
   const headers: Record<string, string> = {}
