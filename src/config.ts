@@ -56,6 +56,11 @@ export type Env = Static<typeof EnvSchema>
 
 export const MIN_SECRET_BYTES = 32
 
+/** A URL's password never reaches a message: `scheme://user:***@host`. */
+function withoutPassword (value: unknown): unknown {
+  return typeof value === 'string' ? value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@') : value
+}
+
 export class ConfigError extends Error {
   constructor (problems: string[]) {
     super(`Invalid configuration:\n  ${problems.join('\n  ')}`)
@@ -152,7 +157,7 @@ export function loadConfig (source: Record<string, string | undefined>): Config 
   for (const error of Value.Errors(EnvSchema, env)) {
     // A setting may say in its schema what a valid value looks like, better than the bare pattern.
     const message = (error.schema as { errorMessage?: string }).errorMessage ?? error.message
-    problems.push(`${error.path.slice(1) || 'environment'}: ${message} (got ${JSON.stringify(error.value)})`)
+    problems.push(`${error.path.slice(1) || 'environment'}: ${message} (got ${JSON.stringify(withoutPassword(error.value))})`)
   }
   if (env.JWT_SECRET_KEY !== undefined && Buffer.byteLength(env.JWT_SECRET_KEY) < MIN_SECRET_BYTES) {
     problems.push(`JWT_SECRET_KEY: must be at least ${MIN_SECRET_BYTES} bytes`)

@@ -106,3 +106,11 @@ t.test('Redis Cluster, trusted proxies and shutdown settings', async (t) => {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   }
 })
+
+t.test('a refused URL is shown without its password', async (t) => {
+  t.throws(() => loadConfig({ DATABASE_URL: 'mysql://admin:hunter2secret@db:3306/x' }), {
+    message: /mysql:\/\/admin:\*\*\*@db:3306\/x/
+  })
+  const error = (() => { try { loadConfig({ REDIS_URL: 'http://user:hunter2secret@r:6379' }) } catch (e) { return e as Error } })()
+  t.notMatch(error?.message ?? '', /hunter2secret/)
+})
