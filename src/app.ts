@@ -12,6 +12,7 @@ import requestId from '../plugins/request-id'
 import revocation from '../plugins/revocation'
 import tokens from '../plugins/tokens'
 import usersRepository from '../plugins/users-repository'
+import authVerify from '../routes/auth-verify'
 import health from '../routes/health'
 import items from '../routes/items'
 import users from '../routes/users'
@@ -89,6 +90,7 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
       refreshRotation: config.refreshRotation
     })
     await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
+    await app.register(authVerify)
 
     await app.ready()
   } catch (error) {

@@ -20,6 +20,8 @@ export const FreshTokenRequired = define('fresh_token_required', 'The token is n
 export const WrongTokenType = define('wrong_token_type', 'Only %s tokens are allowed.', 401)
 export const InvalidCredentials = define('invalid_credentials', 'Invalid Credentials!', 401)
 export const AdminRequired = define('admin_required', 'Admin privilege required.', 403)
+/** A fresh token required where only 401 and 403 count as answers (nginx auth_request). */
+export const FreshTokenNeeded = define('fresh_token_required', 'The token is not fresh.', 403)
 export const Forbidden = define('forbidden', 'You may only act on your own account.', 403)
 export const NotFound = define('not_found', '%s', 404)
 export const UserExists = define('user_exists', "A user with username '%s' already exists.", 409)
