@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -136,7 +136,13 @@ async function main (): Promise<void> {
 
     const tokens = await login(service.url, 'user1')
     const auth = { authorization: `Bearer ${tokens.access_token}` }
-    const refreshAuth = { authorization: `Bearer ${tokens.refresh_token}` }
+    // Rotation spends each refresh token: every request carries a new one of the same session,
+    // minted here with the service's secret as the service would mint it.
+    const refreshClaims = JSON.parse(Buffer.from(tokens.refresh_token.split('.')[1], 'base64url').toString())
+    const mintRefresh = (): string => {
+      const input = `${tokens.refresh_token.split('.')[0]}.${Buffer.from(JSON.stringify({ ...refreshClaims, jti: randomUUID() })).toString('base64url')}`
+      return `${input}.${createHmac('sha256', env.JWT_SECRET_KEY).update(input).digest('base64url')}`
+    }
     const loginBody = JSON.stringify({ username: 'user2', password: PASSWORD })
     const json = { 'content-type': 'application/json' }
     const itemPath = `/item/item-${String(Math.ceil(itemCount / 2)).padStart(6, '0')}`
@@ -145,7 +151,16 @@ async function main (): Promise<void> {
       { name: 'hello (bare Fastify)', target: 'hello', requests: [{ method: 'GET', path: '/' }] },
       { name: 'GET /items anonymous', target: 'service', requests: [{ method: 'GET', path: '/items' }], target_ratio: 0.70 },
       { name: 'GET /item/:name authenticated', target: 'service', requests: [{ method: 'GET', path: itemPath, headers: auth }], target_ratio: 0.60 },
-      { name: 'POST /refresh', target: 'service', requests: [{ method: 'POST', path: '/refresh', headers: refreshAuth }], target_ratio: 0.30 },
+      {
+        name: 'POST /refresh (rotating)',
+        target: 'service',
+        requests: [{
+          method: 'POST',
+          path: '/refresh',
+          setupRequest: (request) => ({ ...request, headers: { authorization: `Bearer ${mintRefresh()}` } })
+        }],
+        target_ratio: 0.30
+      },
       { name: 'POST /login', target: 'service', requests: [{ method: 'POST', path: '/login', headers: json, body: loginBody }] },
       {
         name: 'GET /item/:name during a login storm',
