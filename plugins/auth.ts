@@ -28,6 +28,8 @@ declare module 'fastify' {
 
 export interface AuthOptions {
   adminUsernames: ReadonlySet<string>
+  /** Read `Authorization: Bearer`; cookies are read when the token-cookies plugin is on. */
+  headers: boolean
 }
 
 const BAD_HEADER = "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'"
@@ -49,7 +51,8 @@ function bearerToken (header: string | undefined): string | undefined {
 
 // request.user is @fastify/jwt's decorator. Checks run in Flask-JWT-Extended's order: find,
 // decode, type, fresh, revocation; then admin.
-export default fp<AuthOptions>(async function auth (fastify, { adminUsernames }) {
+export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, headers }) {
+  const cookies = fastify.tokenCookies
   // Admin routes are few and rare: each reads the account, so a deleted or demoted admin's
   // tokens lose their rights on the next request rather than at expiry.
   async function isAdminNow (claims: TokenClaims): Promise<boolean> {
@@ -61,12 +64,15 @@ export default fp<AuthOptions>(async function auth (fastify, { adminUsernames })
 
   function hook (requirement: Requirement): onRequestAsyncHookHandler {
     return async function authenticate (request: FastifyRequest) {
-      const token = bearerToken(request.headers.authorization)
+      let token = headers ? bearerToken(request.headers.authorization) : undefined
+      const fromCookie = token === undefined && cookies !== null
+      if (fromCookie) token = cookies.read(request, requirement.type)
       if (token === undefined) {
         if (requirement.optional === true) return
         throw new AuthorizationRequired()
       }
       const claims = fastify.tokens.verify(token)
+      if (fromCookie) cookies.checkCsrf(request, claims)
       if (claims.type !== requirement.type) throw new WrongTokenType(requirement.type)
       if (requirement.fresh === true && !isFresh(claims, nowSeconds())) throw new FreshTokenRequired()
       if (await fastify.revocation.isRevoked(claims)) throw new TokenRevoked()
@@ -80,4 +86,4 @@ export default fp<AuthOptions>(async function auth (fastify, { adminUsernames })
   fastify.decorate('requireAdmin', hook({ type: 'access', admin: true }))
   fastify.decorate('requireRefresh', hook({ type: 'refresh' }))
   fastify.decorate('optionalAccess', hook({ type: 'access', optional: true }))
-}, { name: 'auth', dependencies: ['tokens', 'revocation', 'users-repository'] })
+}, { name: 'auth', dependencies: ['tokens', 'revocation', 'users-repository', 'token-cookies'] })

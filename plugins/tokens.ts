@@ -17,6 +17,8 @@ export interface TokenOptions {
   accessTokenExpires: number
   refreshTokenExpires: number
   verifyCacheSize: number
+  /** Tokens carry a `csrf` claim, for cookie clients to echo (double submit). */
+  csrfClaims: boolean
 }
 
 export interface TokenSubject {
@@ -39,6 +41,7 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
     const claims: TokenClaims = {
       sub: String(subject.id), type, fresh, jti: randomUUID(), sid, iat, iat_ms: issuedMs, nbf: iat, exp: iat + lifetime, is_admin: subject.isAdmin
     }
+    if (options.csrfClaims) claims.csrf = randomUUID()
     return fastify.jwt.sign(claims)
   }
 

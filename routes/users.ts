@@ -76,16 +76,19 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     if (needsRehash(user.password_hash)) await fastify.users.setPasswordHash(user.id, await passwords.hash(password))
     audit(request, 'login_succeeded', { userId: user.id })
     void reply.headers(NO_STORE)
-    return fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user.username) })
+    const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user.username) })
+    fastify.tokenCookies?.set(reply, pair)
+    return pair
   })
 
   fastify.post('/logout', {
     onRequest: fastify.requireAccess,
     schema: { response: { 200: Message, ...Errors } }
-  }, async function logout (request) {
+  }, async function logout (request, reply) {
     const claims = request.user!
     await fastify.revocation.revokeToken(claims.sub, claims.jti, claims.exp)
     await fastify.revocation.revokeSession(claims.sub, claims.sid ?? claims.jti, fastify.tokens.sessionExpiresAt())
+    fastify.tokenCookies?.clear(reply)
     audit(request, 'logout', { userId: claims.sub })
     return { message: 'Successfully logged out.' }
   })
@@ -93,9 +96,10 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
   fastify.post('/logout/all', {
     onRequest: fastify.requireAccess,
     schema: { response: { 200: Message, ...Errors } }
-  }, async function logoutEverywhere (request) {
+  }, async function logoutEverywhere (request, reply) {
     const claims = request.user!
     await fastify.revocation.revokeUser(claims.sub, Date.now(), fastify.tokens.sessionExpiresAt())
+    fastify.tokenCookies?.clear(reply)
     audit(request, 'sessions_revoked', { userId: claims.sub })
     return { message: 'Every session logged out.' }
   })
@@ -112,14 +116,20 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     if (user === undefined) throw new TokenRevoked()
     const subject = { id: user.id, isAdmin: isAdmin(user.username) }
     void reply.headers(NO_STORE)
-    if (!refreshRotation) return { access_token: fastify.tokens.issueAccess(subject, claims) }
+    if (!refreshRotation) {
+      const access = { access_token: fastify.tokens.issueAccess(subject, claims) }
+      fastify.tokenCookies?.set(reply, access)
+      return access
+    }
     if (!await fastify.revocation.spendRefreshToken(claims.sub, claims.jti, claims.exp)) {
       // A spent refresh token presented again was copied: whoever holds the session now, it ends.
       await fastify.revocation.revokeSession(claims.sub, claims.sid ?? claims.jti, fastify.tokens.sessionExpiresAt())
       audit(request, 'refresh_reuse_detected', { userId: claims.sub })
       throw new TokenRevoked()
     }
-    return fastify.tokens.rotate(subject, claims)
+    const rotated = fastify.tokens.rotate(subject, claims)
+    fastify.tokenCookies?.set(reply, rotated)
+    return rotated
   })
 
   fastify.get('/user/:id', {
@@ -136,13 +146,14 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
   fastify.delete('/user/:id', {
     onRequest: fastify.requireFresh,
     schema: { params: UserParams, response: { 200: Message, ...Errors } }
-  }, async function deleteUser (request) {
+  }, async function deleteUser (request, reply) {
     const id = Number(request.params.id)
     await ownerOrAdmin(request.user!, id)
     if (await fastify.users.findById(id) === undefined) throw new NotFound('User not found.')
     // Revoke first: if the store is down the request fails before anything is deleted.
     await fastify.revocation.revokeUser(String(id), Date.now(), fastify.tokens.sessionExpiresAt())
     await fastify.users.delete(id)
+    if (request.user!.sub === String(id)) fastify.tokenCookies?.clear(reply)
     audit(request, 'user_deleted', { userId: id })
     return { message: 'User deleted.' }
   })
@@ -176,7 +187,9 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     await fastify.revocation.revokeUser(claims.sub, cutoff, fastify.tokens.sessionExpiresAt())
     audit(request, 'password_changed', { userId: id })
     void reply.headers(NO_STORE)
-    return { message: 'Password changed.', ...fastify.tokens.issuePair({ id, isAdmin: isAdmin(user.username) }, cutoff) }
+    const pair = fastify.tokens.issuePair({ id, isAdmin: isAdmin(user.username) }, cutoff)
+    fastify.tokenCookies?.set(reply, pair)
+    return { message: 'Password changed.', ...pair }
   })
 }
 

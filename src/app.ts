@@ -10,6 +10,7 @@ import loginThrottle from '../plugins/login-throttle'
 import redis from '../plugins/redis'
 import requestId from '../plugins/request-id'
 import revocation from '../plugins/revocation'
+import tokenCookies from '../plugins/token-cookies'
 import tokens from '../plugins/tokens'
 import usersRepository from '../plugins/users-repository'
 import authVerify from '../routes/auth-verify'
@@ -78,10 +79,17 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
       secret: config.jwtSecret,
       accessTokenExpires: config.accessTokenExpires,
       refreshTokenExpires: config.refreshTokenExpires,
-      verifyCacheSize: config.verifyCacheSize
+      verifyCacheSize: config.verifyCacheSize,
+      csrfClaims: config.tokenLocation.cookies && config.cookies.csrfProtect
+    })
+    await app.register(tokenCookies, {
+      enabled: config.tokenLocation.cookies,
+      ...config.cookies,
+      accessTokenExpires: config.accessTokenExpires,
+      refreshTokenExpires: config.refreshTokenExpires
     })
     await app.register(loginThrottle, config.loginThrottle)
-    await app.register(auth, { adminUsernames: config.adminUsernames })
+    await app.register(auth, { adminUsernames: config.adminUsernames, headers: config.tokenLocation.headers })
 
     await app.register(health)
     await app.register(users, {

@@ -37,6 +37,16 @@ export const EnvSchema = Type.Object({
   // On: /refresh answers a new refresh token and spends the one presented; presenting it again
   // revokes the whole login session.
   JWT_REFRESH_ROTATION: Type.Boolean({ default: true }),
+  // Where clients keep their tokens: headers (Authorization: Bearer), cookies (browsers, with CSRF
+  // double submit), or both, as Flask-JWT-Extended's JWT_TOKEN_LOCATION.
+  JWT_TOKEN_LOCATION: Type.String({
+    pattern: '^(headers|cookies)(,(headers|cookies))?$',
+    default: 'headers',
+    errorMessage: 'must be headers, cookies, or headers,cookies'
+  }),
+  JWT_COOKIE_SECURE: Type.Boolean({ default: true }),
+  JWT_COOKIE_SAMESITE: Type.Union([Type.Literal('strict'), Type.Literal('lax'), Type.Literal('none')], { default: 'lax' }),
+  JWT_COOKIE_CSRF_PROTECT: Type.Boolean({ default: true }),
   LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 100000, default: 5 }),
   LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ minimum: 1, maximum: 1000000, default: 100 }),
   LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
@@ -104,6 +114,11 @@ function toConfig (env: Env) {
     itemsPageCacheMs: env.ITEMS_PAGE_CACHE_MS,
     passwordHashing: { concurrency: env.PASSWORD_HASH_CONCURRENCY, maxQueue: env.PASSWORD_HASH_QUEUE },
     refreshRotation: env.JWT_REFRESH_ROTATION,
+    tokenLocation: {
+      headers: env.JWT_TOKEN_LOCATION.split(',').includes('headers'),
+      cookies: env.JWT_TOKEN_LOCATION.split(',').includes('cookies')
+    },
+    cookies: { secure: env.JWT_COOKIE_SECURE, sameSite: env.JWT_COOKIE_SAMESITE, csrfProtect: env.JWT_COOKIE_CSRF_PROTECT },
     loginThrottle: {
       maxPerUsername: env.LOGIN_MAX_FAILURES,
       maxPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,

@@ -18,6 +18,7 @@ export const TokenExpired = define('token_expired', 'The token has expired.', 40
 export const TokenRevoked = define('token_revoked', 'The token has been revoked.', 401)
 export const FreshTokenRequired = define('fresh_token_required', 'The token is not fresh.', 401)
 export const WrongTokenType = define('wrong_token_type', 'Only %s tokens are allowed.', 401)
+export const CsrfMismatch = define('csrf_mismatch', 'CSRF double submit tokens do not match.', 401)
 export const InvalidCredentials = define('invalid_credentials', 'Invalid Credentials!', 401)
 export const AdminRequired = define('admin_required', 'Admin privilege required.', 403)
 /** A fresh token required where only 401 and 403 count as answers (nginx auth_request). */
