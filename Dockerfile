@@ -1,0 +1,35 @@
+# Gatehouse's image. Build: docker build -t gatehouse .   Run: see deploy/compose.yaml.
+
+# Build stage: the TypeScript compiler and the other dev dependencies live and die here.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY plugins ./plugins
+COPY routes ./routes
+RUN npm run build
+
+# Final stage: production dependencies and the compiled code, run by an unprivileged user.
+FROM node:20-bookworm-slim
+# tini as PID 1 passes SIGTERM on to Node (which then drains and shuts down) and reaps zombies;
+# Node as PID 1 would not get the kernel's default signal handling.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends tini \
+  && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/plugins ./dist/plugins
+COPY --from=build /app/dist/routes ./dist/routes
+# ./data holds the SQLite database and generated secret when DATABASE_URL and JWT_SECRET_KEY are unset.
+RUN mkdir data && chown node:node data
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "dist/src/server.js"]
