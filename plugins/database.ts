@@ -7,7 +7,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatab
 import type { Config, DatabaseConfig } from '../src/config'
 import type { Database } from '../src/db-schema'
 import { migrationProvider } from '../src/migrations'
-import { describePostgres, postgresPool } from '../src/postgres-pool'
+import type * as PostgresPool from '../src/postgres-pool'
 import { readSqliteDirectly } from '../src/prepared-query'
 
 declare module 'fastify' {
@@ -42,8 +42,14 @@ function openSqlite (path: string): SqliteDatabase {
   }
 }
 
+// pg is loaded only for PostgreSQL: it adds some 15 MB to every SQLite instance's memory otherwise.
+function loadPostgres (): typeof PostgresPool {
+  return require('../src/postgres-pool') as typeof PostgresPool
+}
+
 function openDatabase (database: DatabaseConfig, log: FastifyBaseLogger): Kysely<Database> {
   if (database.kind === 'postgres') {
+    const { postgresPool } = loadPostgres()
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool: postgresPool(database, log) }) })
   }
   const sqlite = openSqlite(database.path)
@@ -72,6 +78,7 @@ export default fp<{ config: Config }>(async function database (fastify, { config
     if (config.database.kind === 'sqlite') throw error
     // pg's messages ("connect ECONNREFUSED 127.0.0.1:5432", "timeout exceeded…") do not always say which database.
     const { message, code } = error as { message?: string, code?: unknown }
+    const { describePostgres } = loadPostgres()
     throw new Error(`PostgreSQL at ${describePostgres(config.database.url)} is not usable: ${message || String(code)}`, { cause: error })
   }
 
