@@ -36,6 +36,12 @@ function createClient (config: RedisConfig): Redis | Cluster {
       // A node that restarts with its slots unchanged is reconnected, as a single Redis would be.
       clusterNodeRetryStrategy: retryStrategy,
       slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+      // The client resends a command after a failover, a MOVED or a CLUSTERDOWN; bounded so that a
+      // cluster that is down costs a request about timeoutMs too, not ioredis' 16 tries 100 ms apart.
+      maxRedirections: 3,
+      retryDelayOnFailover: Math.ceil(config.timeoutMs / 4),
+      retryDelayOnClusterDown: Math.ceil(config.timeoutMs / 4),
+      retryDelayOnTryAgain: Math.ceil(config.timeoutMs / 4),
       redisOptions: failFast
     })
   }

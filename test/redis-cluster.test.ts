@@ -1,8 +1,27 @@
 import { randomUUID } from 'node:crypto'
 import { Cluster } from 'ioredis'
 import t from 'tap'
-import { bearer, buildTestApp, decode, signUp } from './helpers'
+import { buildApp } from '../src/app'
+import { bearer, buildTestApp, decode, signUp, testConfig } from './helpers'
 import { startRedisCluster } from './redis-cluster'
+
+// Upper bounds that only keep a broken build from hanging; nothing here measures speed.
+const BOUND_MS = 10_000
+// Longer than the longest reconnect delay of the app's Redis client (2 s).
+const RECONNECT_WINDOW_MS = 3000
+
+/** `promise`, or a rejection naming `what` once BOUND_MS have passed. */
+async function within<T> (what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`${what}: no answer within ${BOUND_MS} ms`)) }, BOUND_MS)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 t.test('revocation against a real 3-master Redis Cluster', async (t) => {
   const nodes = await startRedisCluster(t)
@@ -58,4 +77,34 @@ t.test('revocation against a real 3-master Redis Cluster', async (t) => {
   t.same((await Promise.all(users.slice(4).map(async (user) =>
     await app.inject({ method: 'GET', url: '/item/none', headers: bearer(user.access) })))).map((response) => response.statusCode),
   [404, 404], 'the other users are unaffected')
+})
+
+t.test('the cluster down: protected requests fail closed with 503, and the app still closes cleanly', async (t) => {
+  const nodes = await startRedisCluster(t)
+  if (nodes === undefined) return
+  const app = await buildApp(testConfig(t, {
+    env: { REDIS_CLUSTER_NODES: nodes.map((node) => `127.0.0.1:${node.port}`).join(','), REDIS_KEY_PREFIX: `gatehouse-cluster-test:${randomUUID()}:` }
+  }), { logger: false })
+  // Registered after the nodes' teardowns, so it runs first; the client must not outlive the test.
+  let closing: Promise<void> | undefined
+  t.teardown(async () => {
+    closing ??= app.close()
+    await within('app.close() in teardown', closing).catch(() => {})
+    app.redis.disconnect()
+  })
+  const user = await signUp(app)
+  t.equal((await app.inject({ method: 'GET', url: '/item/none', headers: bearer(user.access) })).statusCode, 404, 'the token works')
+
+  for (const node of nodes) await node.stop()
+  const refused = await within('a protected request', app.inject({ method: 'GET', url: '/item/none', headers: bearer(user.access) }))
+  t.equal(refused.statusCode, 503, 'a protected request is refused…')
+  t.equal(refused.json().error, 'revocation_unavailable', '…as revocation_unavailable')
+  t.equal((await within('/health/ready', app.inject({ method: 'GET', url: '/health/ready' }))).statusCode, 503, 'not ready')
+
+  closing = app.close()
+  t.equal(await within('app.close()', closing).then(() => 'resolved', (error: Error) => error.message), 'resolved', 'app.close() resolves')
+  let attempts = 0
+  app.redis.on('connecting', () => { attempts += 1 })
+  await new Promise((resolve) => setTimeout(resolve, RECONNECT_WINDOW_MS))
+  t.equal(attempts, 0, 'and the cluster client makes no connection attempt after it')
 })
