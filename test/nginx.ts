@@ -49,6 +49,14 @@ async function accepts (port: number): Promise<boolean> {
  * message (failed in CI), and this returns undefined.
  */
 export async function startNginx (t: Test, upstreams: [string, string]): Promise<Nginx | undefined> {
+  return await runNginx(t, NGINX_TEMPLATE, { GATEHOUSE_1: upstreams[0], GATEHOUSE_2: upstreams[1] })
+}
+
+/**
+ * Real nginx on a free loopback port, its http context from the deploy/ template at `template`
+ * with `values` and the listen address, temporary paths and access log filled in.
+ */
+export async function runNginx (t: Test, template: string, values: Record<string, string>): Promise<Nginx | undefined> {
   if (!existsSync(NGINX_BIN)) {
     const message = `${NGINX_BIN} is not installed (apt-get install nginx)`
     if (IN_CI) t.fail(message)
@@ -59,9 +67,8 @@ export async function startNginx (t: Test, upstreams: [string, string]): Promise
   mkdirSync(join(dir, 'temp'))
   const port = await freePort()
   const accessLog = join(dir, 'access.log')
-  writeFileSync(join(dir, 'gatehouse.conf'), renderTemplate(readFileSync(NGINX_TEMPLATE, 'utf8'), {
-    GATEHOUSE_1: upstreams[0],
-    GATEHOUSE_2: upstreams[1],
+  writeFileSync(join(dir, 'gatehouse.conf'), renderTemplate(readFileSync(template, 'utf8'), {
+    ...values,
     NGINX_LISTEN: `127.0.0.1:${port}`,
     NGINX_TEMP: join(dir, 'temp'),
     NGINX_ACCESS_LOG: accessLog
