@@ -36,6 +36,10 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // A request that arrives on a kept-alive connection while the listener closes is served (with
+    // Connection: close), not answered with Fastify's bare 503: the stores close only after it, and
+    // a proxy passes a 503 on to its client where it would retry a refused connection.
+    return503OnClosing: false,
     // X-Forwarded-For is believed from these peers only: request.ip, and the logged address, is
     // the client's behind them and the socket's own address for anyone else.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
