@@ -22,7 +22,9 @@ export default fp(async function draining (fastify) {
     get active () { return active },
     start () { active = true }
   })
-  fastify.addHook('onSend', async function closeWhileDraining (_request, reply) {
+  // Synchronous: it runs on every answer, and an async hook costs a promise each time.
+  fastify.addHook('onSend', function closeWhileDraining (_request, reply, payload, done) {
     if (active) void reply.header('connection', 'close')
+    done(null, payload)
   })
 }, { name: 'draining' })

@@ -3,7 +3,9 @@ import { REQUEST_ID_HEADER } from '../src/request-id'
 
 // Every answer names its request id, so a client's report can be matched with our log lines.
 export default fp(async function requestId (fastify) {
-  fastify.addHook('onRequest', async function echoRequestId (request, reply) {
+  // Synchronous: it runs on every request, and an async hook costs a promise each time.
+  fastify.addHook('onRequest', function echoRequestId (request, reply, done) {
     void reply.header(REQUEST_ID_HEADER, request.id)
+    done()
   })
 }, { name: 'request-id' })

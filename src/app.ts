@@ -1,5 +1,4 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import helmet from '@fastify/helmet'
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import auth from '../plugins/auth'
 import database from '../plugins/database'
@@ -9,6 +8,7 @@ import itemsRepository from '../plugins/items-repository'
 import loginThrottle from '../plugins/login-throttle'
 import redis from '../plugins/redis'
 import requestId from '../plugins/request-id'
+import securityHeaders from '../plugins/security-headers'
 import revocation from '../plugins/revocation'
 import tokenCookies from '../plugins/token-cookies'
 import tokens from '../plugins/tokens'
@@ -70,10 +70,7 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
     await app.register(requestId)
     await app.register(errors)
     await app.register(draining)
-    // Security headers for a JSON API: nothing here is meant to render, frame or load anything.
-    await app.register(helmet, {
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
-    })
+    await app.register(securityHeaders)
     await app.register(database, { config })
     if (config.redis !== undefined) await app.register(redis, config.redis)
     await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })
