@@ -124,6 +124,8 @@ async function main (): Promise<void> {
       DATABASE_URL: process.env.DATABASE_URL ?? `sqlite:${join(dir, 'bench.db')}`,
       JWT_SECRET_KEY: randomBytes(32).toString('hex'),
       LOG_LEVEL: 'warn',
+      // As npm start and the container run it.
+      MALLOC_ARENA_MAX: '2',
       ...(redis !== undefined ? { REDIS_URL, REDIS_KEY_PREFIX: prefix } : {})
     }
     log(`seeding ${userCount} users, ${itemCount} items, ${revokedCount} revoked JTIs (${args.store})…`)
