@@ -1,5 +1,6 @@
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
+import { isAdminAccount } from '../src/admin-rights'
 import {
   AdminRequired, AuthorizationRequired, FreshTokenRequired, InvalidToken, TokenRevoked, WrongTokenType
 } from '../src/errors'
@@ -58,7 +59,7 @@ export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, h
   async function isAdminNow (claims: TokenClaims): Promise<boolean> {
     if (claims.is_admin !== true) return false
     const user = await fastify.users.findById(Number(claims.sub))
-    return user !== undefined && adminUsernames.has(user.username)
+    return user !== undefined && isAdminAccount(user, adminUsernames)
   }
   fastify.decorate('isAdminNow', isAdminNow)
 

@@ -7,10 +7,23 @@ export interface StoredUser {
   id: number
   username: string
   password_hash: string
+  /** The account's own admin flag; ADMIN_USERNAMES may make it an admin too (src/admin-rights.ts). */
+  is_admin: boolean
 }
 
+export interface ListedUser {
+  id: number
+  username: string
+  is_admin: boolean
+  created_at: number
+}
+
+/** SQLite reads the boolean column as 0 or 1. */
+const withAdminFlag = <Row extends { is_admin: number | boolean }>(row: Row): Row & { is_admin: boolean } =>
+  ({ ...row, is_admin: row.is_admin === true || row.is_admin === 1 })
+
 function usersRepository (db: import('fastify').FastifyInstance['db']) {
-  const columns = ['id', 'username', 'password_hash'] as const
+  const columns = ['id', 'username', 'password_hash', 'is_admin'] as const
   // Every login and refresh reads a user: compiled once.
   const byUsername = preparedQuery(db, (username: string) =>
     db.selectFrom('users').select(columns).where('username', '=', username), [''])
@@ -18,10 +31,10 @@ function usersRepository (db: import('fastify').FastifyInstance['db']) {
 
   return {
     /** Inserts a user; the UNIQUE index, not a prior lookup, decides who wins a race. */
-    async create (username: string, passwordHash: string): Promise<number> {
+    async create (username: string, passwordHash: string, isAdmin = false): Promise<number> {
       try {
         const row = await db.insertInto('users')
-          .values({ username, password_hash: passwordHash, created_at: Date.now() })
+          .values({ username, password_hash: passwordHash, created_at: Date.now(), is_admin: isAdmin ? 1 : 0 })
           .returning('id')
           .executeTakeFirstOrThrow()
         return Number(row.id)
@@ -32,11 +45,23 @@ function usersRepository (db: import('fastify').FastifyInstance['db']) {
     },
 
     async findByUsername (username: string): Promise<StoredUser | undefined> {
-      return (await byUsername(username))[0]
+      const row = (await byUsername(username))[0]
+      return row === undefined ? undefined : withAdminFlag(row)
     },
 
     async findById (id: number): Promise<StoredUser | undefined> {
-      return (await byId(id))[0]
+      const row = (await byId(id))[0]
+      return row === undefined ? undefined : withAdminFlag(row)
+    },
+
+    /** Every account, by id. */
+    async list (): Promise<ListedUser[]> {
+      const rows = await db.selectFrom('users').select(['id', 'username', 'is_admin', 'created_at']).orderBy('id').execute()
+      return rows.map(withAdminFlag)
+    },
+
+    async setAdmin (id: number, isAdmin: boolean): Promise<void> {
+      await db.updateTable('users').set({ is_admin: isAdmin ? 1 : 0 }).where('id', '=', id).execute()
     },
 
     async setPasswordHash (id: number, passwordHash: string): Promise<void> {

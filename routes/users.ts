@@ -1,10 +1,12 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { StoredUser } from '../plugins/users-repository'
+import { isAdminAccount } from '../src/admin-rights'
 import { audit } from '../src/audit'
 import { Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed } from '../src/errors'
 import { needsRehash, passwordHasher, type HashingOptions } from '../src/passwords'
 import { Credentials, DatabaseText, ErrorResponse, Message, Password, User, UserId, UserIdParam } from '../src/schemas'
 import type { TokenClaims } from '../src/token-claims'
-import { canonicalUsername } from '../src/username'
+import { canonicalUsername, NEW_USERNAME_RULE, newAccountUsername } from '../src/username'
 
 export interface UsersRoutesOptions {
   adminUsernames: ReadonlySet<string>
@@ -37,7 +39,7 @@ const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' }
 
 const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fastify, { adminUsernames, passwordHashing, refreshRotation }) {
   const passwords = await passwordHasher(passwordHashing)
-  const isAdmin = (username: string): boolean => adminUsernames.has(username)
+  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user, adminUsernames)
 
   /** The caller may act on account `id`: their own, or any as an admin (checked against the account now). */
   async function ownerOrAdmin (claims: TokenClaims, id: number): Promise<void> {
@@ -47,10 +49,8 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
   fastify.post('/register', {
     schema: { body: Credentials, response: { 201: Type.Object({ message: Type.String(), id: UserId }), ...Errors } }
   }, async function register (request, reply) {
-    const username = canonicalUsername(request.body.username)
-    if (username.length < 3 || username.length > 64) {
-      throw new ValidationFailed('body/username must have 3 to 64 characters once trimmed and normalised')
-    }
+    const username = newAccountUsername(request.body.username)
+    if (username === undefined) throw new ValidationFailed(`body/username ${NEW_USERNAME_RULE}`)
     const id = await fastify.users.create(username, await passwords.hash(request.body.password))
     return await reply.code(201).send({ message: 'User created successfully.', id })
   })
@@ -76,7 +76,7 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     if (needsRehash(user.password_hash)) await fastify.users.setPasswordHash(user.id, await passwords.hash(password))
     audit(request, 'login_succeeded', { userId: user.id })
     void reply.headers(NO_STORE)
-    const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user.username) })
+    const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user) })
     fastify.tokenCookies?.set(reply, pair)
     return pair
   })
@@ -111,10 +111,10 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     }
   }, async function refresh (request, reply) {
     const claims = request.user!
-    // Admin rights are read again from the account, so a change of ADMIN_USERNAMES reaches refreshed tokens.
+    // Admin rights are read again from the account, so a change of them (is_admin, ADMIN_USERNAMES) reaches refreshed tokens.
     const user = await fastify.users.findById(Number(claims.sub))
     if (user === undefined) throw new TokenRevoked()
-    const subject = { id: user.id, isAdmin: isAdmin(user.username) }
+    const subject = { id: user.id, isAdmin: isAdmin(user) }
     void reply.headers(NO_STORE)
     if (!refreshRotation) {
       const access = { access_token: fastify.tokens.issueAccess(subject, claims) }
@@ -140,7 +140,7 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     await ownerOrAdmin(request.user!, id)
     const user = await fastify.users.findById(id)
     if (user === undefined) throw new NotFound('User not found.')
-    return { id: user.id, username: user.username, is_admin: isAdmin(user.username) }
+    return { id: user.id, username: user.username, is_admin: isAdmin(user) }
   })
 
   fastify.delete('/user/:id', {
@@ -187,7 +187,7 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
     await fastify.revocation.revokeUser(claims.sub, cutoff, fastify.tokens.sessionExpiresAt())
     audit(request, 'password_changed', { userId: id })
     void reply.headers(NO_STORE)
-    const pair = fastify.tokens.issuePair({ id, isAdmin: isAdmin(user.username) }, cutoff)
+    const pair = fastify.tokens.issuePair({ id, isAdmin: isAdmin(user) }, cutoff)
     fastify.tokenCookies?.set(reply, pair)
     return { message: 'Password changed.', ...pair }
   })

@@ -33,6 +33,14 @@ function migrations (dialect: Dialect): Record<string, Migration> {
           .execute()
         await db.schema.createIndex('revocations_expires_at').on('revocations').column('expires_at').execute()
       }
+    },
+    // Admin rights kept on the account (set by `gatehouse user set-admin`), besides ADMIN_USERNAMES.
+    '0002_users_is_admin': {
+      async up (db: Kysely<any>) {
+        await db.schema.alterTable('users')
+          .addColumn('is_admin', 'boolean', (col) => col.notNull().defaultTo(false))
+          .execute()
+      }
     }
   }
 }
