@@ -38,6 +38,7 @@ export default fp(async function errors (fastify) {
       request.log.error({ err: error }, 'unhandled error')
       return reply.code(500).send({ statusCode: 500, error: 'internal_error', message: 'Internal Server Error' })
     }
+    fastify.metrics.errorAnswered(statusCode, code)
     // A route may have set a serializer of its own (pre-rendered pages) before it failed.
     reply.type('application/json; charset=utf-8').serializer(JSON.stringify)
     if (statusCode === 401) reply.header('www-authenticate', wwwAuthenticate(code))
@@ -47,8 +48,9 @@ export default fp(async function errors (fastify) {
   })
 
   fastify.setNotFoundHandler(function notFound (request, reply) {
-    return reply.code(404).send({
+    fastify.metrics.notFound(request, reply.code(404))
+    return reply.send({
       statusCode: 404, error: 'not_found', message: `Route ${request.method} ${request.url.split('?')[0]} not found.`
     })
   })
-}, { name: 'errors' })
+}, { name: 'errors', dependencies: ['metrics'] })

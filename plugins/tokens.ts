@@ -42,6 +42,7 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
       sub: String(subject.id), type, fresh, jti: randomUUID(), sid, iat, iat_ms: issuedMs, nbf: iat, exp: iat + lifetime, is_admin: subject.isAdmin
     }
     if (options.csrfClaims) claims.csrf = randomUUID()
+    fastify.metrics.tokenIssued(type)
     return fastify.jwt.sign(claims)
   }
 
@@ -107,4 +108,4 @@ export default fp<TokenOptions>(async function tokens (fastify, options) {
     verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'type', 'jti', 'exp'] }
   })
   fastify.decorate('tokens', tokenService(fastify, options))
-}, { name: 'tokens' })
+}, { name: 'tokens', dependencies: ['metrics'] })

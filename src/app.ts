@@ -6,6 +6,7 @@ import draining from '../plugins/draining'
 import errors from '../plugins/errors'
 import itemsRepository from '../plugins/items-repository'
 import loginThrottle from '../plugins/login-throttle'
+import metrics from '../plugins/metrics'
 import redis from '../plugins/redis'
 import requestId from '../plugins/request-id'
 import securityHeaders from '../plugins/security-headers'
@@ -67,6 +68,8 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
   })
 
   try {
+    // First: every route added after it is timed, and every error leaving is counted.
+    await app.register(metrics, config.metrics)
     await app.register(requestId)
     await app.register(errors)
     await app.register(draining)

@@ -6,9 +6,11 @@ export type AuditEvent =
 
 /**
  * One structured log line per security event, with who, from where, and the request id (the
- * request logger adds `reqId`). Never a password or a token: callers pass ids only.
+ * request logger adds `reqId`), and its count in the metrics. Never a password or a token:
+ * callers pass ids only.
  */
 export function audit (request: FastifyRequest, event: AuditEvent, fields: { userId?: number | string, username?: string } = {}): void {
+  request.server.metrics.securityEvent(event)
   request.log.info({
     audit: true,
     event,

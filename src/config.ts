@@ -60,6 +60,9 @@ export const EnvSchema = Type.Object({
   SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 600000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
   ADMIN_USERNAMES: Type.String({ default: '' }),
+  // Prometheus metrics at /metrics, on PORT, or on METRICS_PORT alone (kept off the public proxy).
+  METRICS_ENABLED: Type.Boolean({ default: true }),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   LOG_LEVEL: Type.Union([LogLevel], { default: 'info' })
 })
 export type Env = Static<typeof EnvSchema>
@@ -125,6 +128,7 @@ function toConfig (env: Env) {
       windowSeconds: env.LOGIN_FAILURE_WINDOW_SECONDS
     },
     adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map(canonicalUsername).filter(Boolean)),
+    metrics: { enabled: env.METRICS_ENABLED, port: env.METRICS_PORT },
     logLevel: env.LOG_LEVEL
   }
 }
@@ -147,6 +151,9 @@ function crossChecks (env: Env): string[] {
   }
   if (env.SHUTDOWN_DRAIN_MS >= env.SHUTDOWN_TIMEOUT_MS) {
     problems.push('SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS, which bounds the whole shutdown')
+  }
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
+    problems.push('METRICS_PORT: must differ from PORT')
   }
   return problems
 }

@@ -42,6 +42,11 @@ async function main (): Promise<void> {
   process.on('SIGINT', shutdown)
   process.on('SIGTERM', shutdown)
   await app.listen({ port: config.port, host: config.host })
+  // METRICS_PORT: /metrics on a listener of its own, closed with the app.
+  if (app.metrics.server !== undefined) {
+    const url = await app.metrics.server.listen({ port: config.metrics.port, host: config.host })
+    app.log.info({ url }, 'metrics listening')
+  }
 }
 
 main().catch((error: unknown) => {
