@@ -215,6 +215,7 @@ export default fp<MetricsOptions>(async function metrics (fastify, { enabled, po
   })
 
   const metricsRoute = {
+    schema: { hide: true },
     handler: async function serveMetrics (_request: FastifyRequest, reply: FastifyReply) {
       return await reply.type(registry.contentType).send(await scrape())
     }

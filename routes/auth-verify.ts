@@ -15,6 +15,8 @@ const authVerify: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/auth/verify', {
     onRequest: fastify.requireAccess,
     schema: {
+      tags: ['gateway'],
+      summary: 'For nginx auth_request: 204 with the caller id and admin flag, 401 or 403',
       querystring: Type.Object({
         fresh: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('0')])),
         admin: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('0')]))

@@ -18,13 +18,21 @@ async function passes (check: () => Promise<unknown>): Promise<'ok' | 'failing'>
 
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/health/live', {
-    schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: {
+      tags: ['health'],
+      summary: 'Liveness: the process runs',
+      response: { 200: Type.Object({ status: Type.Literal('ok') }) }
+    }
   }, async function live () {
     return { status: 'ok' as const }
   })
 
   fastify.get('/health/ready', {
-    schema: { response: { 200: Ready, 503: Type.Union([NotReady, ShuttingDown]) } }
+    schema: {
+      tags: ['health'],
+      summary: 'Readiness: the database and the revocation store answer, and the instance is not shutting down',
+      response: { 200: Ready, 503: Type.Union([NotReady, ShuttingDown]) }
+    }
   }, async function ready (_request, reply) {
     // At once, whatever the stores say: the proxy must stop sending work here before the listener closes.
     if (fastify.draining.active) {

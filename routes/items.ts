@@ -47,6 +47,8 @@ const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fas
   fastify.get('/items', {
     onRequest: fastify.optionalAccess,
     schema: {
+      tags: ['items'],
+      summary: 'List items, a page at a time: names for anonymous callers, full items when signed in',
       querystring: ItemsQuery,
       response: {
         200: Type.Union([SignedInPage, AnonymousPage]),
@@ -75,7 +77,11 @@ const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fas
 
   fastify.get('/item/:name', {
     onRequest: fastify.requireAccess,
-    schema: { params: ItemParams, response: { 200: Item, ...Errors } }
+    schema: {
+      tags: ['items'],
+      summary: 'Read an item',
+      params: ItemParams, response: { 200: Item, ...Errors }
+    }
   }, async function getItem (request) {
     const item = await fastify.items.find(request.params.name)
     if (item === undefined) throw new NotFound('Item not found.')
@@ -84,14 +90,22 @@ const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fas
 
   fastify.post('/item/:name', {
     onRequest: fastify.requireFresh,
-    schema: { params: ItemParams, body: ItemBody, response: { 201: Item, ...Errors } }
+    schema: {
+      tags: ['items'],
+      summary: 'Create an item',
+      params: ItemParams, body: ItemBody, response: { 201: Item, ...Errors }
+    }
   }, async function createItem (request, reply) {
     return await reply.code(201).send(await fastify.items.create(request.params.name, request.body.price))
   })
 
   fastify.put('/item/:name', {
     onRequest: fastify.requireAccess,
-    schema: { params: ItemParams, body: ItemBody, response: { 200: Item, 201: Item, ...Errors } }
+    schema: {
+      tags: ['items'],
+      summary: 'Create or update an item',
+      params: ItemParams, body: ItemBody, response: { 200: Item, 201: Item, ...Errors }
+    }
   }, async function putItem (request, reply) {
     const { item, created } = await fastify.items.put(request.params.name, request.body.price)
     return await reply.code(created ? 201 : 200).send(item)
@@ -99,7 +113,11 @@ const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fas
 
   fastify.delete('/item/:name', {
     onRequest: fastify.requireAdmin,
-    schema: { params: ItemParams, response: { 200: Message, ...Errors } }
+    schema: {
+      tags: ['items'],
+      summary: 'Delete an item (admins)',
+      params: ItemParams, response: { 200: Message, ...Errors }
+    }
   }, async function deleteItem (request) {
     if (!await fastify.items.delete(request.params.name)) throw new NotFound('Item not found.')
     return { message: 'Item deleted.' }

@@ -47,7 +47,11 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
   }
 
   fastify.post('/register', {
-    schema: { body: Credentials, response: { 201: Type.Object({ message: Type.String(), id: UserId }), ...Errors } }
+    schema: {
+      tags: ['accounts'],
+      summary: 'Create an account',
+      body: Credentials, response: { 201: Type.Object({ message: Type.String(), id: UserId }), ...Errors }
+    }
   }, async function register (request, reply) {
     const username = newAccountUsername(request.body.username)
     if (username === undefined) throw new ValidationFailed(`body/username ${NEW_USERNAME_RULE}`)
@@ -56,7 +60,11 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
   })
 
   fastify.post('/login', {
-    schema: { body: LoginBody, response: { 200: TokenPair, ...Errors } }
+    schema: {
+      tags: ['sessions'],
+      summary: 'Log in with a password: a fresh access token and a refresh token',
+      body: LoginBody, response: { 200: TokenPair, ...Errors }
+    }
   }, async function login (request, reply) {
     const username = canonicalUsername(request.body.username)
     const { password } = request.body
@@ -83,7 +91,11 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
 
   fastify.post('/logout', {
     onRequest: fastify.requireAccess,
-    schema: { response: { 200: Message, ...Errors } }
+    schema: {
+      tags: ['sessions'],
+      summary: 'Log out: the access and refresh tokens of this login stop working',
+      response: { 200: Message, ...Errors }
+    }
   }, async function logout (request, reply) {
     const claims = request.user!
     await fastify.revocation.revokeToken(claims.sub, claims.jti, claims.exp)
@@ -95,7 +107,11 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
 
   fastify.post('/logout/all', {
     onRequest: fastify.requireAccess,
-    schema: { response: { 200: Message, ...Errors } }
+    schema: {
+      tags: ['sessions'],
+      summary: 'Log out everywhere: every token of the user stops working',
+      response: { 200: Message, ...Errors }
+    }
   }, async function logoutEverywhere (request, reply) {
     const claims = request.user!
     await fastify.revocation.revokeUser(claims.sub, Date.now(), fastify.tokens.sessionExpiresAt())
@@ -107,6 +123,8 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
   fastify.post('/refresh', {
     onRequest: fastify.requireRefresh,
     schema: {
+      tags: ['sessions'],
+      summary: 'A new, not fresh, access token (and, with rotation, a new refresh token)',
       response: { 200: Type.Object({ access_token: Type.String(), refresh_token: Type.Optional(Type.String()) }), ...Errors }
     }
   }, async function refresh (request, reply) {
@@ -134,7 +152,11 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
 
   fastify.get('/user/:id', {
     onRequest: fastify.requireAccess,
-    schema: { params: UserParams, response: { 200: User, ...Errors } }
+    schema: {
+      tags: ['accounts'],
+      summary: 'Read an account: your own, or any as an admin',
+      params: UserParams, response: { 200: User, ...Errors }
+    }
   }, async function getUser (request) {
     const id = Number(request.params.id)
     await ownerOrAdmin(request.user!, id)
@@ -145,7 +167,11 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
 
   fastify.delete('/user/:id', {
     onRequest: fastify.requireFresh,
-    schema: { params: UserParams, response: { 200: Message, ...Errors } }
+    schema: {
+      tags: ['accounts'],
+      summary: 'Delete an account, your own or any as an admin; its tokens stop working',
+      params: UserParams, response: { 200: Message, ...Errors }
+    }
   }, async function deleteUser (request, reply) {
     const id = Number(request.params.id)
     await ownerOrAdmin(request.user!, id)
@@ -161,6 +187,8 @@ const users: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async function (fas
   fastify.put('/user/:id/password', {
     onRequest: fastify.requireFresh,
     schema: {
+      tags: ['accounts'],
+      summary: 'Change your password: every other session ends, a new token pair is returned',
       params: UserParams,
       body: Type.Object({ old_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password }),
       response: { 200: Type.Composite([Message, TokenPair]), ...Errors }

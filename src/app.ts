@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import auth from '../plugins/auth'
 import database from '../plugins/database'
+import docs from '../plugins/docs'
 import draining from '../plugins/draining'
 import errors from '../plugins/errors'
 import itemsRepository from '../plugins/items-repository'
@@ -74,6 +75,8 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
     await app.register(errors)
     await app.register(draining)
     await app.register(securityHeaders)
+    // Before the routes, so it documents each one; Swagger UI sets its own CSP on its pages.
+    if (config.docsEnabled) await app.register(docs)
     await app.register(database, { config })
     if (config.redis !== undefined) await app.register(redis, config.redis)
     await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })

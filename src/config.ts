@@ -60,6 +60,8 @@ export const EnvSchema = Type.Object({
   SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 600000, default: 5000 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
   ADMIN_USERNAMES: Type.String({ default: '' }),
+  // OpenAPI document at /openapi.json and Swagger UI at /docs.
+  DOCS_ENABLED: Type.Boolean({ default: true }),
   // Prometheus metrics at /metrics, on PORT, or on METRICS_PORT alone (kept off the public proxy).
   METRICS_ENABLED: Type.Boolean({ default: true }),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
@@ -128,6 +130,7 @@ function toConfig (env: Env) {
       windowSeconds: env.LOGIN_FAILURE_WINDOW_SECONDS
     },
     adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map(canonicalUsername).filter(Boolean)),
+    docsEnabled: env.DOCS_ENABLED,
     metrics: { enabled: env.METRICS_ENABLED, port: env.METRICS_PORT },
     logLevel: env.LOG_LEVEL
   }
