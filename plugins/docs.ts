@@ -35,6 +35,12 @@ const securitySchemes = {
   }
 } as const
 
+// The one inline style Swagger UI writes: the <style> element of its top-bar logo (an SVG in
+// swagger-ui-standalone-preset.js, swagger-ui-dist 5.34), shown until @fastify/swagger-ui puts its
+// own logo in. Allowed by its hash, so no other inline style is; test/docs-browser.test.ts fails on
+// any CSP violation in a real browser, so a Swagger UI upgrade that changes it is caught.
+const SWAGGER_LOGO_STYLE = 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='
+
 type Scheme = keyof typeof securitySchemes
 type Security = Array<Partial<Record<Scheme, string[]>>>
 
@@ -129,7 +135,8 @@ export default fp(async function docs (fastify) {
   // images from this origin, requests to this origin only); every other route keeps the API's.
   await fastify.register(swaggerUi, {
     routePrefix: '/docs',
-    staticCSP: "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    staticCSP: "default-src 'none'; script-src 'self'; " +
+      `style-src 'self' '${SWAGGER_LOGO_STYLE}'; img-src 'self' data:; connect-src 'self'; ` +
       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     uiConfig: { deepLinking: false, persistAuthorization: false },
     theme: { title: 'Gatehouse API' }
