@@ -217,7 +217,7 @@ async function main (): Promise<void> {
 /** Users and items in the database, revoked JTIs in the store, as a busy service would have. */
 async function seed (env: Record<string, string>, redis: Redis | undefined, prefix: string): Promise<void> {
   const config = loadConfig({ ...env, LOG_LEVEL: 'silent' })
-  const app = await buildApp({ ...config, jwtSecret: env.JWT_SECRET_KEY }, { logger: false })
+  const app = await buildApp({ ...config, signing: { algorithm: 'HS256', secret: env.JWT_SECRET_KEY } }, { logger: false })
   try {
     const hash = await hashPassword(PASSWORD)
     await app.db.transaction().execute(async (trx) => {

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
+import { createKeyring, type Keyring } from '../src/keyring'
 import { nowSeconds } from '../src/revocation-store'
+import type { PublicJwk, Signing } from '../src/signing-keys'
 import type { TokenClaims } from '../src/token-claims'
+import { createKeyringSigner } from '../src/token-signer'
 import { createTokenVerifier } from '../src/token-verifier'
 
 declare module '@fastify/jwt' {
@@ -13,7 +16,7 @@ declare module '@fastify/jwt' {
 }
 
 export interface TokenOptions {
-  secret: string
+  signing: Signing
   accessTokenExpires: number
   refreshTokenExpires: number
   verifyCacheSize: number
@@ -33,8 +36,13 @@ export interface TokenPair {
   expires_in: number
 }
 
-function tokenService (fastify: import('fastify').FastifyInstance, options: TokenOptions) {
-  const verifyToken = createTokenVerifier({ secret: options.secret, cacheSize: options.verifyCacheSize })
+function tokenService (fastify: import('fastify').FastifyInstance, options: TokenOptions, keyring: Keyring | undefined) {
+  const verifyToken = keyring !== undefined
+    ? createTokenVerifier({ keyring, cacheSize: options.verifyCacheSize })
+    : createTokenVerifier({ secret: (options.signing as { secret: string }).secret, cacheSize: options.verifyCacheSize })
+  const signClaims = keyring !== undefined
+    ? createKeyringSigner(keyring)
+    : (claims: TokenClaims) => fastify.jwt.sign(claims)
 
   function sign (subject: TokenSubject, type: TokenClaims['type'], fresh: boolean, sid: string, lifetime: number, issuedMs: number): string {
     const iat = Math.floor(issuedMs / 1000)
@@ -43,7 +51,7 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
     }
     if (options.csrfClaims) claims.csrf = randomUUID()
     fastify.metrics.tokenIssued(type)
-    return fastify.jwt.sign(claims)
+    return signClaims(claims, issuedMs)
   }
 
   return {
@@ -82,8 +90,13 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
       return nowSeconds() + options.refreshTokenExpires
     },
 
+    /** The public keys of /.well-known/jwks.json: none for HS256, whose secret is never published. */
+    publishedKeys (): PublicJwk[] {
+      return keyring === undefined ? [] : keyring.published(Date.now())
+    },
+
     /**
-     * Checks signature (HS256 only), expiry, not-before and the claims' shapes, throwing one of our
+     * Checks signature (the configured algorithm only), expiry, not-before and the claims' shapes, throwing one of our
      * 401 errors: on the hot path, so it is our lean verifier rather than @fastify/jwt's.
      */
     verify (token: string): TokenClaims {
@@ -101,11 +114,21 @@ declare module 'fastify' {
 }
 
 export default fp<TokenOptions>(async function tokens (fastify, options) {
-  // @fastify/jwt signs, and keeps its public decorators (fastify.jwt, request.jwtVerify) pinned alike.
-  await fastify.register(fastifyJwt, {
-    secret: options.secret,
-    sign: { algorithm: 'HS256' },
-    verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'type', 'jti', 'exp'] }
-  })
-  fastify.decorate('tokens', tokenService(fastify, options))
+  const { signing } = options
+  if (signing.algorithm === 'HS256') {
+    // @fastify/jwt signs, and keeps its public decorators (fastify.jwt, request.jwtVerify) pinned alike.
+    await fastify.register(fastifyJwt, {
+      secret: signing.secret,
+      sign: { algorithm: 'HS256' },
+      verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'type', 'jti', 'exp'] }
+    })
+    fastify.decorate('tokens', tokenService(fastify, options, undefined))
+    return
+  }
+  // Several keys on a timeline, chosen per token by kid: @fastify/jwt holds one key, so the keyring
+  // signs (node:crypto) and the lean verifier checks; request.user is decorated here instead.
+  const maxLifetimeMs = Math.max(options.accessTokenExpires, options.refreshTokenExpires) * 1000
+  const keyring = createKeyring(signing.algorithm, signing.keys, maxLifetimeMs, Date.now())
+  fastify.decorateRequest('user', null)
+  fastify.decorate('tokens', tokenService(fastify, options, keyring))
 }, { name: 'tokens', dependencies: ['metrics'] })

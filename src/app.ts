@@ -18,6 +18,7 @@ import usersRepository from '../plugins/users-repository'
 import authVerify from '../routes/auth-verify'
 import health from '../routes/health'
 import items from '../routes/items'
+import jwks from '../routes/jwks'
 import users from '../routes/users'
 import type { AppConfig } from './config'
 import { requestIdGenerator } from './request-id'
@@ -83,7 +84,7 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
     await app.register(usersRepository)
     await app.register(itemsRepository)
     await app.register(tokens, {
-      secret: config.jwtSecret,
+      signing: config.signing,
       accessTokenExpires: config.accessTokenExpires,
       refreshTokenExpires: config.refreshTokenExpires,
       verifyCacheSize: config.verifyCacheSize,
@@ -106,6 +107,7 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
     })
     await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
     await app.register(authVerify)
+    await app.register(jwks, { maxAgeSeconds: config.jwt.jwksMaxAgeSeconds })
 
     await app.ready()
   } catch (error) {

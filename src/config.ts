@@ -1,5 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { SIGNING_ALGORITHMS } from './signing-algorithms'
+import type { Signing } from './signing-keys'
 import { isProxyEntry, proxyList } from './trusted-proxies'
 import { canonicalUsername } from './username'
 
@@ -31,6 +33,19 @@ export const EnvSchema = Type.Object({
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[^{}]*$', maxLength: 64, default: 'gatehouse:' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 250 }),
   JWT_SECRET_KEY: Type.Optional(Type.String()),
+  // HS256 signs with JWT_SECRET_KEY; the others with private keys, whose public halves are published
+  // at /.well-known/jwks.json so other services verify without a secret.
+  JWT_ALGORITHM: Type.Union(SIGNING_ALGORITHMS.map((algorithm) => Type.Literal(algorithm)), {
+    default: 'HS256',
+    errorMessage: `must be one of ${SIGNING_ALGORITHMS.join(', ')}`
+  }),
+  // One private key (PEM); its kid is its RFC 7638 thumbprint.
+  JWT_PRIVATE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  // Several keys, for rotation: a directory holding keys.json and the PEM files it names.
+  JWT_KEYS_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  // How long verifiers may cache /.well-known/jwks.json: a new key must be published this long
+  // before it signs.
+  JWKS_MAX_AGE_SECONDS: Type.Integer({ minimum: 0, maximum: 86400, default: 300 }),
   JWT_ACCESS_TOKEN_EXPIRES: Type.Integer({ minimum: 1, maximum: 31536000, default: 900 }),
   JWT_REFRESH_TOKEN_EXPIRES: Type.Integer({ minimum: 1, maximum: 315360000, default: 2592000 }),
   JWT_VERIFY_CACHE_SIZE: Type.Integer({ minimum: 0, maximum: 1000000, default: 10000 }),
@@ -113,6 +128,12 @@ function toConfig (env: Env) {
     database: databaseConfig(env),
     redis: redisConfig(env),
     jwtSecret: env.JWT_SECRET_KEY,
+    jwt: {
+      algorithm: env.JWT_ALGORITHM,
+      privateKeyFile: env.JWT_PRIVATE_KEY_FILE,
+      keysDir: env.JWT_KEYS_DIR,
+      jwksMaxAgeSeconds: env.JWKS_MAX_AGE_SECONDS
+    },
     accessTokenExpires: env.JWT_ACCESS_TOKEN_EXPIRES,
     refreshTokenExpires: env.JWT_REFRESH_TOKEN_EXPIRES,
     verifyCacheSize: env.JWT_VERIFY_CACHE_SIZE,
@@ -136,8 +157,8 @@ function toConfig (env: Env) {
   }
 }
 export type Config = ReturnType<typeof toConfig>
-/** A config whose signing secret is settled: what the app factory takes. */
-export type AppConfig = Config & { jwtSecret: string }
+/** A config whose signing keys are settled (secret found or made, key files read): what the app factory takes. */
+export type AppConfig = Config & { signing: Signing }
 
 /** What no single setting's schema can tell. */
 function crossChecks (env: Env): string[] {
@@ -154,6 +175,17 @@ function crossChecks (env: Env): string[] {
   }
   if (env.SHUTDOWN_DRAIN_MS >= env.SHUTDOWN_TIMEOUT_MS) {
     problems.push('SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS, which bounds the whole shutdown')
+  }
+  if (env.JWT_ALGORITHM === 'HS256') {
+    for (const key of ['JWT_PRIVATE_KEY_FILE', 'JWT_KEYS_DIR'] as const) {
+      if (env[key] !== undefined) problems.push(`${key}: only for JWT_ALGORITHM RS256, ES256 or EdDSA; HS256 signs with JWT_SECRET_KEY`)
+    }
+  } else {
+    if ((env.JWT_PRIVATE_KEY_FILE === undefined) === (env.JWT_KEYS_DIR === undefined)) {
+      problems.push(`JWT_PRIVATE_KEY_FILE, JWT_KEYS_DIR: JWT_ALGORITHM ${env.JWT_ALGORITHM} needs one of them, not both`)
+    }
+    // A secret left set would look as if it mattered: it signs nothing here.
+    if (env.JWT_SECRET_KEY !== undefined) problems.push(`JWT_SECRET_KEY: not used with JWT_ALGORITHM ${env.JWT_ALGORITHM}; unset it`)
   }
   if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
     problems.push('METRICS_PORT: must differ from PORT')

@@ -1,17 +1,28 @@
 import { buildApp } from './app'
 import { ConfigError, loadConfig } from './config'
 import { readOrCreateSecret } from './secret-file'
+import { KeyConfigError, loadSigning } from './signing-keys'
 
 const SECRET_FILE = './data/jwt-secret'
 
 // The only file that reads the environment and listens.
 async function main (): Promise<void> {
   const config = loadConfig(process.env)
-  const secret = config.jwtSecret ?? readOrCreateSecret(SECRET_FILE)
-  const app = await buildApp({ ...config, jwtSecret: typeof secret === 'string' ? secret : secret.secret })
-  if (typeof secret !== 'string') {
-    app.log.warn({ file: SECRET_FILE, created: secret.created },
+  let secretFile: { created: boolean } | undefined
+  // HS256 without JWT_SECRET_KEY signs with a secret generated once and kept in a file.
+  const signing = loadSigning(config.jwt, () => {
+    if (config.jwtSecret !== undefined) return config.jwtSecret
+    const kept = readOrCreateSecret(SECRET_FILE)
+    secretFile = kept
+    return kept.secret
+  })
+  const app = await buildApp({ ...config, signing })
+  if (secretFile !== undefined) {
+    app.log.warn({ file: SECRET_FILE, created: secretFile.created },
       'JWT_SECRET_KEY is not set: signing with the generated secret kept in the file; set JWT_SECRET_KEY in production')
+  }
+  if (signing.algorithm !== 'HS256') {
+    app.log.info({ algorithm: signing.algorithm, kids: signing.keys.map((key) => key.kid) }, 'signing keys loaded')
   }
 
   const { drainMs, timeoutMs } = config.shutdown
@@ -52,6 +63,8 @@ async function main (): Promise<void> {
 main().catch((error: unknown) => {
   if (error instanceof ConfigError) {
     console.error(error.message)
+  } else if (error instanceof KeyConfigError) {
+    console.error(`Invalid signing keys: ${error.message}`)
   } else {
     console.error('Gatehouse failed to start:', error instanceof Error ? error.message : error)
   }

@@ -1,10 +1,15 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { InvalidToken, TokenExpired } from './errors'
 import { hasDuplicateTopLevelKey } from './json-duplicate-keys'
+import type { Keyring } from './keyring'
+import { signatureBytes, verifyInput, type SigningAlgorithm } from './signing-algorithms'
 import { invalidClaim, type TokenClaims } from './token-claims'
 
 export interface VerifierOptions {
-  secret: string
+  /** HS256: the shared secret. */
+  secret?: string
+  /** RS256, ES256 or EdDSA: the configured keys, looked up by the token's kid. */
+  keyring?: Keyring
   /** How many verified tokens to remember; 0 turns the cache off. */
   cacheSize: number
 }
@@ -34,39 +39,31 @@ function decodeJson (segment: string): unknown {
   return value
 }
 
-function checkHeader (segment: string): void {
-  if (segment === USUAL_HEADER) return
+/**
+ * Checks a header this service did not write byte for byte, and returns it. Exactly the configured
+ * algorithm passes: an HS256 token never meets an RSA, EC or Ed25519 public key (key confusion).
+ */
+function checkHeader (segment: string, algorithm: SigningAlgorithm): Record<string, unknown> {
   const header = decodeJson(segment)
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw malformed()
   const { alg, typ, crit } = header as Record<string, unknown>
   if (alg === 'none' || alg === undefined || alg === '') throw new InvalidToken('The token is not signed.')
-  if (alg !== 'HS256') throw new InvalidToken('The token algorithm is not allowed.')
+  if (alg !== algorithm) throw new InvalidToken('The token algorithm is not allowed.')
   if (typ !== undefined && typ !== 'JWT') throw new InvalidToken('The token type header is not JWT.')
   // We implement no JWS extension, so a token that demands one must be refused (RFC 7515 §4.1.11).
   if (crit !== undefined) throw new InvalidToken('The token demands an unsupported extension.')
-  // kid, jku, x5u, jwk and the like are ignored: the one key is configured, never fetched.
+  // jku, x5u, jwk and the like are ignored: keys are configured, never fetched or taken from a token.
+  return header as Record<string, unknown>
 }
 
-/**
- * The hot-path verifier for HS256 tokens, in place of @fastify/jwt's `request.jwtVerify()`, whose
- * layering costs several times the HMAC itself (see the Performance section of the README).
- *
- * Verified tokens are remembered in a bounded map keyed by the whole token string, signature
- * included, so a token can only ever find its own claims; a remembered token is still checked
- * against `exp` on every use, so the cache never outlives it. Revocation is not cached: it is
- * checked on every request by the caller.
- */
-export function createTokenVerifier ({ secret, cacheSize }: VerifierOptions): (token: string, nowMs: number) => TokenClaims {
+type SignatureCheck = (token: string, first: number, second: number, nowMs: number) => void
+
+/** HS256: one secret, and any kid is ignored, as Flask-JWT-Extended does. */
+function hmacCheck (secret: string): SignatureCheck {
   const key: KeyObject = createSecretKey(Buffer.from(secret, 'utf8'))
-  const cache = new Map<string, TokenClaims>()
-
-  function verifySigned (token: string, nowMs: number): TokenClaims {
-    if (token.length > MAX_TOKEN_LENGTH) throw new InvalidToken('The token is too long.')
-    const first = token.indexOf('.')
-    const second = token.indexOf('.', first + 1)
-    if (first <= 0 || second === -1 || token.indexOf('.', second + 1) !== -1) throw malformed()
-    checkHeader(token.slice(0, first))
-
+  return function checkHmac (token, first, second) {
+    const header = token.slice(0, first)
+    if (header !== USUAL_HEADER) checkHeader(header, 'HS256')
     const signature = token.slice(second + 1)
     if (signature === '') throw new InvalidToken('The token is not signed.')
     if (!SIGNATURE.test(signature)) throw new InvalidToken('Signature verification failed.')
@@ -75,6 +72,54 @@ export function createTokenVerifier ({ secret, cacheSize }: VerifierOptions): (t
     if (!timingSafeEqual(Buffer.from(expected), Buffer.from(signature))) {
       throw new InvalidToken('Signature verification failed.')
     }
+  }
+}
+
+/** RS256, ES256, EdDSA: the key the token's kid names, if it is one of ours and still verifies. */
+function publicKeyCheck (keyring: Keyring): SignatureCheck {
+  const { algorithm } = keyring
+  return function checkPublicKey (token, first, second, nowMs) {
+    const headerSegment = token.slice(0, first)
+    let kid = keyring.kidOfHeader(headerSegment)
+    if (kid === undefined) {
+      const header = checkHeader(headerSegment, algorithm)
+      if (typeof header.kid !== 'string') throw new InvalidToken('The token names no signing key (kid).')
+      kid = header.kid
+    }
+    const key = keyring.verificationKey(kid, nowMs)
+    if (key === undefined) throw new InvalidToken('The token was signed by an unknown or retired key.')
+    const signature = token.slice(second + 1)
+    if (signature === '') throw new InvalidToken('The token is not signed.')
+    if (!BASE64URL.test(signature)) throw new InvalidToken('Signature verification failed.')
+    const bytes = Buffer.from(signature, 'base64url')
+    // One spelling per signature: the canonical encoding of exactly the algorithm's length.
+    if (bytes.length !== signatureBytes(algorithm, key.publicKey) || bytes.toString('base64url') !== signature ||
+      !verifyInput(algorithm, key.publicKey, token.slice(0, second), bytes)) {
+      throw new InvalidToken('Signature verification failed.')
+    }
+  }
+}
+
+/**
+ * The hot-path verifier (HS256 with a secret, or RS256, ES256, EdDSA with a keyring), in place of @fastify/jwt's `request.jwtVerify()`, whose
+ * layering costs several times the HMAC itself (see the Performance section of the README).
+ *
+ * Verified tokens are remembered in a bounded map keyed by the whole token string, signature
+ * included, so a token can only ever find its own claims; a remembered token is still checked
+ * against `exp` on every use, so the cache never outlives it. Revocation is not cached: it is
+ * checked on every request by the caller.
+ */
+export function createTokenVerifier ({ secret, keyring, cacheSize }: VerifierOptions): (token: string, nowMs: number) => TokenClaims {
+  if ((secret === undefined) === (keyring === undefined)) throw new Error('a verifier takes a secret or a keyring')
+  const checkSignature = keyring !== undefined ? publicKeyCheck(keyring) : hmacCheck(secret!)
+  const cache = new Map<string, TokenClaims>()
+
+  function verifySigned (token: string, nowMs: number): TokenClaims {
+    if (token.length > MAX_TOKEN_LENGTH) throw new InvalidToken('The token is too long.')
+    const first = token.indexOf('.')
+    const second = token.indexOf('.', first + 1)
+    if (first <= 0 || second === -1 || token.indexOf('.', second + 1) !== -1) throw malformed()
+    checkSignature(token, first, second, nowMs)
 
     const payload = decodeJson(token.slice(first + 1, second))
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {

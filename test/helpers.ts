@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import Redis from 'ioredis'
 import { buildApp, type App } from '../src/app'
 import { loadConfig, type AppConfig } from '../src/config'
+import { loadSigning } from '../src/signing-keys'
 import { createPostgresDatabase, requirePostgres } from './postgres'
 
 import type {} from 'tap'
@@ -82,7 +83,8 @@ export function testConfig (t: Test, options: TestAppOptions = {}): AppConfig {
     env.REDIS_URL ??= TEST_REDIS_URL
     env.REDIS_KEY_PREFIX ??= options.redisKeyPrefix ?? `gatehouse-test:${randomUUID()}:`
   }
-  return loadConfig(env) as AppConfig
+  const config = loadConfig(env)
+  return { ...config, signing: loadSigning(config.jwt, () => config.jwtSecret ?? SECRET) }
 }
 
 /** Builds the app as production does, and closes it when the test ends. */

@@ -197,6 +197,10 @@ t.test('real responses match their documented schemas, with no field beyond them
   t.equal((await call('GET', '/auth/verify', { url: '/auth/verify?fresh=2', token: user.access })).statusCode, 400)
   t.equal((await call('GET', '/auth/verify')).statusCode, 401)
 
+  const keySet = await call('GET', '/.well-known/jwks.json')
+  t.same(keySet.json(), { keys: [] }, 'HS256 publishes no key')
+  t.equal((await call('GET', '/.well-known/jwks.json', { headers: { 'if-none-match': keySet.headers.etag as string } })).statusCode, 304)
+
   const changed = await call('PUT', '/user/:id/password', { url: `/user/${user.id}/password`, token: user.access, payload: { old_password: password, new_password: 'a new password' } })
   t.equal(changed.statusCode, 200)
   const fresh = changed.json().access_token as string
