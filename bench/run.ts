@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { createHmac, randomBytes, randomUUID } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createHmac, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -10,6 +10,8 @@ import Redis from 'ioredis'
 import { buildApp } from '../src/app'
 import { loadConfig } from '../src/config'
 import { hashPassword } from '../src/passwords'
+import { signInput, SIGNING_ALGORITHMS, type AsymmetricAlgorithm, type SigningAlgorithm } from '../src/signing-algorithms'
+import { loadSigning } from '../src/signing-keys'
 
 const HELP = `npm run bench -- [options]
   --duration S     seconds per scenario and round (default 10)
@@ -20,6 +22,7 @@ const HELP = `npm run bench -- [options]
   --items N        items in the database (default 10000)
   --revoked N      revoked JTIs in the revocation store (default 100000)
   --store S        redis (default) or sql: where revocations live
+  --algorithm A    HS256 (default), RS256, ES256 or EdDSA: how tokens are signed
   --only A,B       run only these scenarios (hello always runs)
   --json           print JSON instead of the table
 Environment: DATABASE_URL (default: a fresh SQLite file), BENCH_REDIS_URL (default redis://127.0.0.1:6379).`
@@ -34,6 +37,7 @@ const { values: args } = parseArgs({
     items: { type: 'string', default: '10000' },
     revoked: { type: 'string', default: '100000' },
     store: { type: 'string', default: 'redis' },
+    algorithm: { type: 'string', default: 'HS256' },
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
@@ -46,12 +50,22 @@ const rounds = Number(args.rounds)
 const userCount = Number(args.users)
 const itemCount = Number(args.items)
 const revokedCount = Number(args.revoked)
+const algorithm = args.algorithm as SigningAlgorithm
+if (!SIGNING_ALGORITHMS.includes(algorithm)) throw new Error(`--algorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`)
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ROOT = resolve(__dirname, '..', '..')
 const PASSWORD = 'benchmark password'
 
 const hasTaskset = existsSync('/usr/bin/taskset')
 const log = (message: string): void => { if (!args.json) console.error(message) }
+
+function newPrivateKey (algorithm: AsymmetricAlgorithm): KeyObject {
+  switch (algorithm) {
+    case 'RS256': return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+    case 'ES256': return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+    case 'EdDSA': return generateKeyPairSync('ed25519').privateKey
+  }
+}
 
 async function freePort (): Promise<number> {
   const server = createServer()
@@ -120,9 +134,14 @@ async function main (): Promise<void> {
   const redis = args.store === 'redis' ? new Redis(REDIS_URL) : undefined
   const prefix = `gatehouse-bench:${randomUUID()}:`
   try {
+    // HS256 signs with a secret; the others with a new private key in a file, as in production.
+    const secret = randomBytes(32).toString('hex')
+    const privateKey = algorithm === 'HS256' ? undefined : newPrivateKey(algorithm)
+    const keyFile = join(dir, 'signing.pem')
+    if (privateKey !== undefined) writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 })
     const env: Record<string, string> = {
       DATABASE_URL: process.env.DATABASE_URL ?? `sqlite:${join(dir, 'bench.db')}`,
-      JWT_SECRET_KEY: randomBytes(32).toString('hex'),
+      ...(privateKey === undefined ? { JWT_SECRET_KEY: secret } : { JWT_ALGORITHM: algorithm, JWT_PRIVATE_KEY_FILE: keyFile }),
       LOG_LEVEL: 'warn',
       // As npm start and the container run it.
       MALLOC_ARENA_MAX: '2',
@@ -139,11 +158,14 @@ async function main (): Promise<void> {
     const tokens = await login(service.url, 'user1')
     const auth = { authorization: `Bearer ${tokens.access_token}` }
     // Rotation spends each refresh token: every request carries a new one of the same session,
-    // minted here with the service's secret as the service would mint it.
+    // minted here with the service's secret or key as the service would mint it.
     const refreshClaims = JSON.parse(Buffer.from(tokens.refresh_token.split('.')[1], 'base64url').toString())
     const mintRefresh = (): string => {
       const input = `${tokens.refresh_token.split('.')[0]}.${Buffer.from(JSON.stringify({ ...refreshClaims, jti: randomUUID() })).toString('base64url')}`
-      return `${input}.${createHmac('sha256', env.JWT_SECRET_KEY).update(input).digest('base64url')}`
+      const signature = privateKey === undefined
+        ? createHmac('sha256', secret).update(input).digest()
+        : signInput(algorithm as AsymmetricAlgorithm, privateKey, input)
+      return `${input}.${signature.toString('base64url')}`
     }
     const loginBody = JSON.stringify({ username: 'user2', password: PASSWORD })
     const json = { 'content-type': 'application/json' }
@@ -217,7 +239,7 @@ async function main (): Promise<void> {
 /** Users and items in the database, revoked JTIs in the store, as a busy service would have. */
 async function seed (env: Record<string, string>, redis: Redis | undefined, prefix: string): Promise<void> {
   const config = loadConfig({ ...env, LOG_LEVEL: 'silent' })
-  const app = await buildApp({ ...config, signing: { algorithm: 'HS256', secret: env.JWT_SECRET_KEY } }, { logger: false })
+  const app = await buildApp({ ...config, signing: loadSigning(config.jwt, () => env.JWT_SECRET_KEY) }, { logger: false })
   try {
     const hash = await hashPassword(PASSWORD)
     await app.db.transaction().execute(async (trx) => {
@@ -287,7 +309,7 @@ function report (scenarios: Scenario[], samples: Map<string, Sample[]>): void {
       rounds_rps: runs.map((s) => Math.round(s.rps))
     }
   })
-  const settings = { duration, connections, rounds, users: userCount, items: itemCount, revoked: revokedCount, store: args.store, pinned: hasTaskset }
+  const settings = { duration, connections, rounds, users: userCount, items: itemCount, revoked: revokedCount, store: args.store, algorithm, pinned: hasTaskset }
   if (args.json) {
     console.log(JSON.stringify({ settings, results: rows }, null, 2))
     return
