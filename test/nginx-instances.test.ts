@@ -84,4 +84,16 @@ t.test('two instances behind real nginx share one PostgreSQL database and one Re
   t.equal((await linesOf(directId, a)).find((line) => line.msg === 'incoming request')?.req.remoteAddress, DIRECT_CLIENT,
     'and its forged X-Forwarded-For is ignored: the log shows its own address')
   for (const instance of [a, b]) t.notOk(instance.output().includes('chosen-by-client'), 'no client-chosen id reaches a log')
+
+  // The metrics are for Prometheus inside the deployment: served by each instance, not by nginx.
+  t.equal((await call(a.url, '/metrics')).status, 200, 'an instance serves /metrics directly')
+  for (const path of ['/metrics', '/metrics?name=x', '/metrics/', '//metrics', '/%6Detrics']) {
+    const answer = await viaNginx(path)
+    t.equal(answer.status, 404, `nginx answers 404 for ${path}`)
+    t.equal(answer.json?.error, 'not_found', 'in the API\'s error shape')
+  }
+  const toMetrics = (line: string): boolean => /"GET \S*etrics/i.test(line)
+  const metricsEntries = (await nginx.accessLogWhen((lines) => lines.filter(toMetrics).length >= 5)).filter(toMetrics)
+  t.ok(metricsEntries.every((line) => line.includes(' upstream=- ')), 'nginx answered them all itself: none reached an instance')
+  for (const path of ['/docs/', '/openapi.json']) t.equal((await viaNginx(path)).status, 200, `${path} stays public`)
 })
