@@ -3,7 +3,8 @@ import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
 import { createKeyring, type Keyring } from '../src/keyring'
 import { nowSeconds } from '../src/revocation-store'
-import type { PublicJwk, Signing } from '../src/signing-keys'
+import type { AsymmetricAlgorithm } from '../src/signing-algorithms'
+import type { PublicJwk, Signing, SigningKey } from '../src/signing-keys'
 import type { TokenClaims } from '../src/token-claims'
 import { createKeyringSigner } from '../src/token-signer'
 import { createTokenVerifier } from '../src/token-verifier'
@@ -36,13 +37,27 @@ export interface TokenPair {
   expires_in: number
 }
 
-function tokenService (fastify: import('fastify').FastifyInstance, options: TokenOptions, keyring: Keyring | undefined) {
-  const verifyToken = keyring !== undefined
-    ? createTokenVerifier({ keyring, cacheSize: options.verifyCacheSize })
-    : createTokenVerifier({ secret: (options.signing as { secret: string }).secret, cacheSize: options.verifyCacheSize })
-  const signClaims = keyring !== undefined
-    ? createKeyringSigner(keyring)
-    : (claims: TokenClaims) => fastify.jwt.sign(claims)
+function tokenService (fastify: import('fastify').FastifyInstance, options: TokenOptions) {
+  const { signing, verifyCacheSize: cacheSize } = options
+  // A key verifies until the longest-lived token it may have signed has expired.
+  const maxLifetimeMs = Math.max(options.accessTokenExpires, options.refreshTokenExpires) * 1000
+  let keyring: Keyring | undefined
+  let verifyToken: (token: string, nowMs: number) => TokenClaims
+  let signClaims: (claims: TokenClaims, issuedMs: number) => string
+
+  function useKeys (algorithm: AsymmetricAlgorithm, keys: readonly SigningKey[]): void {
+    // Built whole before anything is swapped: a bad key set leaves the running one in place.
+    const next = createKeyring(algorithm, keys, maxLifetimeMs, Date.now())
+    verifyToken = createTokenVerifier({ keyring: next, cacheSize })
+    signClaims = createKeyringSigner(next)
+    keyring = next
+  }
+  if (signing.algorithm === 'HS256') {
+    verifyToken = createTokenVerifier({ secret: signing.secret, cacheSize })
+    signClaims = (claims) => fastify.jwt.sign(claims)
+  } else {
+    useKeys(signing.algorithm, signing.keys)
+  }
 
   function sign (subject: TokenSubject, type: TokenClaims['type'], fresh: boolean, sid: string, lifetime: number, issuedMs: number): string {
     const iat = Math.floor(issuedMs / 1000)
@@ -90,6 +105,15 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
       return nowSeconds() + options.refreshTokenExpires
     },
 
+    /**
+     * Swaps in a new key set (SIGHUP after keys.json changed): the keyring, the signer and a fresh
+     * verified-token cache. Throws, keeping the current keys, when the set cannot work.
+     */
+    reloadKeys (keys: readonly SigningKey[]): void {
+      if (signing.algorithm === 'HS256') throw new Error('HS256 signs with a secret: there are no keys to reload')
+      useKeys(signing.algorithm, keys)
+    },
+
     /** The public keys of /.well-known/jwks.json: none for HS256, whose secret is never published. */
     publishedKeys (): PublicJwk[] {
       return keyring === undefined ? [] : keyring.published(Date.now())
@@ -114,21 +138,17 @@ declare module 'fastify' {
 }
 
 export default fp<TokenOptions>(async function tokens (fastify, options) {
-  const { signing } = options
-  if (signing.algorithm === 'HS256') {
+  if (options.signing.algorithm === 'HS256') {
     // @fastify/jwt signs, and keeps its public decorators (fastify.jwt, request.jwtVerify) pinned alike.
     await fastify.register(fastifyJwt, {
-      secret: signing.secret,
+      secret: options.signing.secret,
       sign: { algorithm: 'HS256' },
       verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'type', 'jti', 'exp'] }
     })
-    fastify.decorate('tokens', tokenService(fastify, options, undefined))
-    return
+  } else {
+    // Several keys on a timeline, chosen per token by kid: @fastify/jwt holds one key, so the keyring
+    // signs (node:crypto), the lean verifier checks, and request.user is decorated here.
+    fastify.decorateRequest('user', null)
   }
-  // Several keys on a timeline, chosen per token by kid: @fastify/jwt holds one key, so the keyring
-  // signs (node:crypto) and the lean verifier checks; request.user is decorated here instead.
-  const maxLifetimeMs = Math.max(options.accessTokenExpires, options.refreshTokenExpires) * 1000
-  const keyring = createKeyring(signing.algorithm, signing.keys, maxLifetimeMs, Date.now())
-  fastify.decorateRequest('user', null)
-  fastify.decorate('tokens', tokenService(fastify, options, keyring))
+  fastify.decorate('tokens', tokenService(fastify, options))
 }, { name: 'tokens', dependencies: ['metrics'] })

@@ -52,6 +52,22 @@ async function main (): Promise<void> {
   }
   process.on('SIGINT', shutdown)
   process.on('SIGTERM', shutdown)
+  // SIGHUP re-reads the signing keys (JWT_PRIVATE_KEY_FILE or JWT_KEYS_DIR), so a key added to
+  // keys.json is published without a restart; a set that cannot work is refused and the old one kept.
+  process.on('SIGHUP', () => {
+    if (signing.algorithm === 'HS256') {
+      app.log.warn('SIGHUP: HS256 signs with JWT_SECRET_KEY; there are no keys to reload')
+      return
+    }
+    try {
+      const reloaded = loadSigning(config.jwt, () => '')
+      if (reloaded.algorithm === 'HS256') return
+      app.tokens.reloadKeys(reloaded.keys)
+      app.log.info({ kids: reloaded.keys.map((key) => key.kid) }, 'signing keys reloaded')
+    } catch (error) {
+      app.log.error({ reason: (error as Error).message }, 'signing keys not reloaded: keeping the loaded ones')
+    }
+  })
   await app.listen({ port: config.port, host: config.host })
   // METRICS_PORT: /metrics on a listener of its own, closed with the app.
   if (app.metrics.server !== undefined) {

@@ -1,11 +1,12 @@
 import { createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildApp, type App } from '../src/app'
 import { loadConfig } from '../src/config'
 import { loadSigning } from '../src/signing-keys'
 import { bearer, buildTestApp, decode, flaskClaims, forge, signUp, tempDir, testConfig, testDatabaseUrl } from './helpers'
+import { startServer } from './server-process'
 
 type Test = tap.Test
 type Algorithm = 'RS256' | 'ES256' | 'EdDSA'
@@ -270,4 +271,38 @@ t.test('malformed, truncated and expired EdDSA tokens fail with their error code
     t.same(await getUser(app, user.id, token), { statusCode: 401, error: 'invalid_token' }, token.slice(-12))
   }
   t.same(await getUser(app, user.id, signToken('EdDSA', privateKey, { kid }, { ...claims, jti: randomUUID(), exp: 1 })), { statusCode: 401, error: 'token_expired' })
+})
+
+t.test('SIGHUP reloads the keys: a key added to keys.json is published at once; a broken set is refused and the old one kept', async (t) => {
+  const dir = writeKeysDir(t, [{ kid: 'a', ...newKeyPair('ES256'), signsFromMs: Date.now() - 1000 }])
+  const server = await startServer(t, tempDir(t), {
+    JWT_ALGORITHM: 'ES256', JWT_KEYS_DIR: dir, DATABASE_URL: `sqlite:${join(tempDir(t), 'db.sqlite')}`
+  })
+  const kids = async (): Promise<string[]> => {
+    const response = await fetch(`${server.url}/.well-known/jwks.json`)
+    return ((await response.json()) as { keys: Array<{ kid: string }> }).keys.map((key) => key.kid).sort()
+  }
+  const json = { 'content-type': 'application/json' }
+  const credentials = JSON.stringify({ username: 'alice', password: 'correct horse battery' })
+  t.equal((await fetch(`${server.url}/register`, { method: 'POST', headers: json, body: credentials })).status, 201)
+  const login = await (await fetch(`${server.url}/login`, { method: 'POST', headers: json, body: credentials })).json() as { access_token: string }
+  t.same(await kids(), ['a'])
+
+  const manifest = JSON.parse(readFileSync(join(dir, 'keys.json'), 'utf8'))
+  writePrivateKey(dir, 'b.pem', newKeyPair('ES256').privateKey)
+  manifest.keys.push({ kid: 'b', file: 'b.pem', signs_from: new Date(Date.now() + 3600_000).toISOString() })
+  writeFileSync(join(dir, 'keys.json'), JSON.stringify(manifest))
+  server.child.kill('SIGHUP')
+  await server.waitForLog('the reload', (line) => line.msg === 'signing keys reloaded', 5000)
+  t.same(await kids(), ['a', 'b'], 'the new key is published without a restart')
+  t.equal((await fetch(`${server.url}/user/1`, { headers: bearer(login.access_token) })).status, 200, 'tokens signed before the reload still verify')
+
+  manifest.keys.push({ kid: 'b', file: 'b.pem' })
+  writeFileSync(join(dir, 'keys.json'), JSON.stringify(manifest))
+  server.child.kill('SIGHUP')
+  const refused = await server.waitForLog('the refusal', (line) => line.msg === 'signing keys not reloaded: keeping the loaded ones', 5000)
+  t.match(refused.reason, 'kid b is listed twice')
+  t.same(await kids(), ['a', 'b'])
+  t.equal((await fetch(`${server.url}/user/1`, { headers: bearer(login.access_token) })).status, 200)
+  t.equal(server.child.exitCode, null, 'still running')
 })
