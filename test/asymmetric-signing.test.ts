@@ -156,53 +156,54 @@ function writeKeysDir (t: Test, keys: ManifestKey[]): string {
   return dir
 }
 
-t.test('rotation: a key is published before it signs, and a retired key verifies until its tokens have expired', async (t) => {
-  const algorithm = 'ES256'
-  const hour = 3600_000
-  const now = Date.now()
-  // Refresh tokens live an hour, so a retired key verifies for an hour and a minute after its successor starts.
-  const gone = { kid: 'gone', ...newKeyPair(algorithm), signsFromMs: now - 72 * hour }
-  const old = { kid: 'old', ...newKeyPair(algorithm), signsFromMs: now - 48 * hour }
-  const current = { kid: 'current', ...newKeyPair(algorithm), signsFromMs: now - hour / 2 }
-  const next = { kid: 'next', ...newKeyPair(algorithm), signsFromMs: now + 2000 }
-  const dir = writeKeysDir(t, [current, gone, next, old])
-  const env = { JWT_ALGORITHM: algorithm, JWT_KEYS_DIR: dir, JWT_SECRET_KEY: '', JWT_REFRESH_TOKEN_EXPIRES: '3600' }
-  // Two instances on one database and the same keys, as behind nginx.
-  const databaseUrl = await testDatabaseUrl(t, 'sqlite')
-  const first = await buildTestApp(t, { databaseUrl, env })
-  const second = await buildTestApp(t, { databaseUrl, env })
+for (const algorithm of ALGORITHMS) {
+  t.test(`${algorithm} rotation: a key is published before it signs, and a retired key verifies until its tokens have expired`, async (t) => {
+    const hour = 3600_000
+    const now = Date.now()
+    // Refresh tokens live an hour, so a retired key verifies for an hour and a minute after its successor starts.
+    const gone = { kid: 'gone', ...newKeyPair(algorithm), signsFromMs: now - 72 * hour }
+    const old = { kid: 'old', ...newKeyPair(algorithm), signsFromMs: now - 48 * hour }
+    const current = { kid: 'current', ...newKeyPair(algorithm), signsFromMs: now - hour / 2 }
+    const next = { kid: 'next', ...newKeyPair(algorithm), signsFromMs: now + 2000 }
+    const dir = writeKeysDir(t, [current, gone, next, old])
+    const env = { JWT_ALGORITHM: algorithm, JWT_KEYS_DIR: dir, JWT_SECRET_KEY: '', JWT_REFRESH_TOKEN_EXPIRES: '3600' }
+    // Two instances on one database and the same keys, as behind nginx.
+    const databaseUrl = await testDatabaseUrl(t, 'sqlite')
+    const first = await buildTestApp(t, { databaseUrl, env })
+    const second = await buildTestApp(t, { databaseUrl, env })
 
-  const before = await keySet(first)
-  t.same(before.keys.map((key) => key.kid).sort(), ['current', 'next', 'old'], 'the next key is published; the long-retired one is not')
-  t.same(await keySet(second), before)
+    const before = await keySet(first)
+    t.same(before.keys.map((key) => key.kid).sort(), ['current', 'next', 'old'], 'the next key is published; the long-retired one is not')
+    t.same(await keySet(second), before)
 
-  const user = await signUp(first)
-  t.equal(header(user.access).kid, 'current')
-  t.equal((await getUser(second, user.id, user.access)).statusCode, 200, 'the other instance verifies it')
-  t.equal((await joseVerify(user.access, before, algorithm)).sub, String(user.id))
+    const user = await signUp(first)
+    t.equal(header(user.access).kid, 'current')
+    t.equal((await getUser(second, user.id, user.access)).statusCode, 200, 'the other instance verifies it')
+    t.equal((await joseVerify(user.access, before, algorithm)).sub, String(user.id))
 
-  const claims = flaskClaims(user.id)
-  t.equal((await getUser(first, user.id, signToken(algorithm, old.privateKey, { kid: 'old' }, claims))).statusCode, 200,
-    'a retired key still verifies while its tokens may live')
-  t.same(await getUser(first, user.id, signToken(algorithm, gone.privateKey, { kid: 'gone' }, claims)),
-    { statusCode: 401, error: 'invalid_token' }, 'a key retired longer than any token lives verifies nothing')
+    const claims = flaskClaims(user.id)
+    t.equal((await getUser(first, user.id, signToken(algorithm, old.privateKey, { kid: 'old' }, claims))).statusCode, 200,
+      'a retired key still verifies while its tokens may live')
+    t.same(await getUser(first, user.id, signToken(algorithm, gone.privateKey, { kid: 'gone' }, claims)),
+      { statusCode: 401, error: 'invalid_token' }, 'a key retired longer than any token lives verifies nothing')
 
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, next.signsFromMs - Date.now()) + 50))
-  const later = await signUp(second)
-  t.equal(header(later.access).kid, 'next', 'the next key signs from its time on, without a restart')
-  const refreshed = await first.inject({ method: 'POST', url: '/refresh', headers: bearer(user.refresh) })
-  t.equal(header(refreshed.json().access_token).kid, 'next')
-  t.equal((await getUser(first, later.id, later.access)).statusCode, 200)
-  t.equal((await getUser(second, user.id, refreshed.json().access_token)).statusCode, 200)
-  t.equal((await joseVerify(later.access, before, algorithm)).sub, String(later.id), 'a verifier holding the JWKS fetched before the switch verifies the new key')
-  const older = await first.inject({ method: 'GET', url: `/user/${user.id}`, headers: bearer(forgeWith(current.privateKey, 'current', user.id)) })
-  t.equal(older.statusCode, 200, 'the key just retired still verifies')
-  t.same((await keySet(first)).keys.map((key) => key.kid).sort(), ['current', 'next', 'old'])
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, next.signsFromMs - Date.now()) + 50))
+    const later = await signUp(second)
+    t.equal(header(later.access).kid, 'next', 'the next key signs from its time on, without a restart')
+    const refreshed = await first.inject({ method: 'POST', url: '/refresh', headers: bearer(user.refresh) })
+    t.equal(header(refreshed.json().access_token).kid, 'next')
+    t.equal((await getUser(first, later.id, later.access)).statusCode, 200)
+    t.equal((await getUser(second, user.id, refreshed.json().access_token)).statusCode, 200)
+    t.equal((await joseVerify(later.access, before, algorithm)).sub, String(later.id), 'a verifier holding the JWKS fetched before the switch verifies the new key')
+    const older = await first.inject({ method: 'GET', url: `/user/${user.id}`, headers: bearer(forgeWith(current.privateKey, 'current', user.id)) })
+    t.equal(older.statusCode, 200, 'the key just retired still verifies')
+    t.same((await keySet(first)).keys.map((key) => key.kid).sort(), ['current', 'next', 'old'])
 
-  function forgeWith (privateKey: KeyObject, kid: string, sub: number): string {
-    return signToken(algorithm, privateKey, { kid }, flaskClaims(sub))
-  }
-})
+    function forgeWith (privateKey: KeyObject, kid: string, sub: number): string {
+      return signToken(algorithm, privateKey, { kid }, flaskClaims(sub))
+    }
+  })
+}
 
 t.test('a single key file needs no manifest; settings that cannot work are refused at start', async (t) => {
   const dir = tempDir(t)
