@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { Value } from '@sinclair/typebox/value'
+import { userInfo } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Migrator } from 'kysely'
 import { isAdminAccount } from './admin-rights'
+import { auditCli, type AuditEvent } from './audit'
 import { ConfigError, loadConfig, type Config } from './config'
 import { migrationProvider } from './migrations'
 import { hashPassword } from './passwords'
@@ -115,6 +117,8 @@ interface Context {
   config: Config
   /** The migrations that opening the stores applied. */
   applied: string[]
+  /** Writes the audit line of a change made to an account, as the service's routes do. */
+  audit: (event: AuditEvent, user: { id: number, username: string }) => void
 }
 
 type Command = (context: Context, args: Invocation) => Promise<string>
@@ -123,13 +127,15 @@ const userCommands: Record<string, { usage: string, arity: number, run: Command 
   create: {
     usage: 'user create <name> [--admin]',
     arity: 1,
-    async run ({ stores }, { positionals: [name], admin }) {
+    async run ({ stores, audit }, { positionals: [name], admin }) {
       const password = await readPassword()
       // The rules of POST /register: its body schema on what was given, the length on the canonical name.
       if (!Value.Check(Credentials.properties.password, password)) throw new CliError('the password must have 8 to 1024 characters')
       const username = Value.Check(Credentials.properties.username, name) ? newAccountUsername(name) : undefined
       if (username === undefined) throw new CliError(`the username ${NEW_USERNAME_RULE}, and no NUL`)
       const id = await stores.users.create(username, await hashPassword(password), admin)
+      audit('user_created', { id, username })
+      if (admin) audit('admin_flag_set', { id, username })
       return `created user ${username} (id ${id})${admin ? ', an admin' : ''}`
     }
   },
@@ -155,30 +161,33 @@ const userCommands: Record<string, { usage: string, arity: number, run: Command 
   delete: {
     usage: 'user delete <name>',
     arity: 1,
-    async run ({ stores, config }, { positionals: [name] }) {
+    async run ({ stores, config, audit }, { positionals: [name] }) {
       const user = await findUser(stores, name)
       // Revoke first, as DELETE /user/:id does: if the store is down nothing is deleted.
       await revokeEverySession(stores, config, user.id)
       await stores.users.delete(user.id)
+      audit('user_deleted', user)
       return `deleted user ${user.username} (id ${user.id}); its tokens are revoked`
     }
   },
   'revoke-sessions': {
     usage: 'user revoke-sessions <name>',
     arity: 1,
-    async run ({ stores, config }, { positionals: [name] }) {
+    async run ({ stores, config, audit }, { positionals: [name] }) {
       const user = await findUser(stores, name)
       await revokeEverySession(stores, config, user.id)
+      audit('sessions_revoked', user)
       return `revoked every token of ${user.username} (id ${user.id})`
     }
   },
   'set-admin': {
     usage: 'user set-admin <name> on|off',
     arity: 2,
-    async run ({ stores, config }, { positionals: [name, setting] }) {
+    async run ({ stores, config, audit }, { positionals: [name, setting] }) {
       if (setting !== 'on' && setting !== 'off') throw usageError(`set-admin takes on or off, not ${JSON.stringify(setting)}`)
       const user = await findUser(stores, name)
       await stores.users.setAdmin(user.id, setting === 'on')
+      audit(setting === 'on' ? 'admin_flag_set' : 'admin_flag_cleared', user)
       if (setting === 'on') return `${user.username} is an admin (from its next login or refresh)`
       if (config.adminUsernames.has(user.username)) {
         return `${user.username}'s admin flag is cleared, but it stays an admin: ADMIN_USERNAMES names it`
@@ -195,6 +204,15 @@ async function migrate ({ stores, config, applied }: Context): Promise<string> {
   if (pending.length > 0) throw new CliError(`migrations not applied: ${pending.join(', ')}`)
   return `database schema up to date (${migrations.length} migrations); ` +
     (applied.length > 0 ? `applied now: ${applied.join(', ')}` : 'nothing to apply')
+}
+
+/** Who ran the command, for the audit lines: the operating-system account, or its uid when it has no name. */
+function osUser (): string {
+  try {
+    return userInfo().username
+  } catch {
+    return `uid ${process.getuid?.() ?? 'unknown'}`
+  }
 }
 
 function parse (argv: string[]): Invocation {
@@ -235,19 +253,22 @@ async function run (argv: string[]): Promise<string> {
   }
 
   const config = loadConfig(process.env)
-  // stdout carries only the answer. The stores' warnings and errors go to stderr as JSON lines;
-  // the database plugin's reports of the migrations it applied are kept for `db migrate`.
+  // stdout carries only the answer. The audit lines, and the stores' warnings and errors, go to
+  // stderr as JSON lines; the database plugin's reports of the migrations it applied are kept for
+  // `db migrate`.
   const applied: string[] = []
   const stream = {
     write (line: string): void {
-      const record = JSON.parse(line) as { level: number, msg?: string, migration?: string }
+      const record = JSON.parse(line) as { level: number, msg?: string, migration?: string, audit?: boolean }
       if (record.msg === 'migration applied' && record.migration !== undefined) applied.push(record.migration)
-      else if (record.level >= 40) process.stderr.write(line)
+      else if (record.level >= 40 || record.audit === true) process.stderr.write(line)
     }
   }
   const stores = await openStores(config, { level: 'info', stream })
+  const operator = osUser()
+  const audit: Context['audit'] = (event, user) => { auditCli(stores.log, operator, event, { userId: user.id, username: user.username }) }
   try {
-    return await job({ stores, config, applied }, { ...args, positionals: rest })
+    return await job({ stores, config, applied, audit }, { ...args, positionals: rest })
   } finally {
     await stores.close()
   }

@@ -22,6 +22,15 @@ async function cli (env: Record<string, string>, args: string[], input = ''): Pr
   return { code, stdout, stderr }
 }
 
+/** The audit lines a run wrote to stderr, as [event, username] pairs; each checked for its fields. */
+function auditEvents (t: Test, run: Run): Array<[string, string]> {
+  const records = run.stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line))
+  return records.filter((record) => record.audit === true).map((record) => {
+    t.match(record, { level: 30, via: 'cli', os_user: /./, user_id: /^\d+$/, msg: `audit: ${record.event as string}` }, `${record.event as string}: who ran it, on which account`)
+    return [record.event, record.username]
+  })
+}
+
 forEachDatabase(t, async (t, database) => {
   t.test('users made, promoted, revoked and deleted from the CLI, seen by the service', async (t: Test) => {
     const databaseUrl = await testDatabaseUrl(t, database)
@@ -36,8 +45,13 @@ forEachDatabase(t, async (t, database) => {
     const created = await cli(env, ['user', 'create', 'ＣＬＩ_Admin', '--admin'], 'correct horse battery\n')
     t.equal(created.code, 0, created.stderr)
     t.match(created.stdout, /^created user cli_admin \(id \d+\), an admin\n$/)
-    t.equal((await cli(env, ['user', 'create', 'plain_user'], 'another good one\r\n')).code, 0)
-    t.equal((await cli(env, ['user', 'create', 'named_boss'], 'the boss password\n')).code, 0)
+    t.same(auditEvents(t, created), [['user_created', 'cli_admin'], ['admin_flag_set', 'cli_admin']], 'audit lines on stderr')
+    const createdPlain = await cli(env, ['user', 'create', 'plain_user'], 'another good one\r\n')
+    t.equal(createdPlain.code, 0)
+    t.same(auditEvents(t, createdPlain), [['user_created', 'plain_user']])
+    const createdBoss = await cli(env, ['user', 'create', 'named_boss'], 'the boss password\n')
+    t.equal(createdBoss.code, 0)
+    const stderrs = [created, createdPlain, createdBoss].map((run) => run.stderr)
 
     const app = await buildTestApp(t, { databaseUrl, env: { ADMIN_USERNAMES: 'named_boss' } })
     const admin = await logIn(app, 'cli_admin', 'correct horse battery')
@@ -47,6 +61,7 @@ forEachDatabase(t, async (t, database) => {
 
     const listed = await cli(env, ['user', 'list', '--json'])
     t.equal(listed.code, 0, listed.stderr)
+    t.equal(listed.stderr, '', 'reading writes no audit line')
     t.same(JSON.parse(listed.stdout).map(({ username, is_admin: isAdmin, admin_via: via }: any) => [username, isAdmin, via]), [
       ['cli_admin', true, ['flag']], ['plain_user', false, []], ['named_boss', true, ['ADMIN_USERNAMES']]
     ])
@@ -55,14 +70,18 @@ forEachDatabase(t, async (t, database) => {
     await app.inject({ method: 'PUT', url: '/item/crate', headers: bearer(plain.access), payload: { price: 1 } })
     const offAgain = await cli(env, ['user', 'set-admin', 'cli_admin', 'off'])
     t.equal(offAgain.code, 0, offAgain.stderr)
+    t.same(auditEvents(t, offAgain), [['admin_flag_cleared', 'cli_admin']])
     const demoted = await app.inject({ method: 'DELETE', url: '/item/crate', headers: bearer(admin.access) })
     t.equal(demoted.json().error, 'admin_required', 'a demotion counts at once')
-    t.equal((await cli(env, ['user', 'set-admin', 'cli_admin', 'on'])).code, 0)
+    const onAgain = await cli(env, ['user', 'set-admin', 'cli_admin', 'on'])
+    t.equal(onAgain.code, 0)
+    t.same(auditEvents(t, onAgain), [['admin_flag_set', 'cli_admin']])
     t.equal((await app.inject({ method: 'DELETE', url: '/item/crate', headers: bearer(admin.access) })).statusCode, 200)
     t.match((await cli(env, ['user', 'set-admin', 'named_boss', 'off'])).stdout, /stays an admin: ADMIN_USERNAMES names it/)
 
     const revoked = await cli(env, ['user', 'revoke-sessions', 'Plain_User'])
     t.equal(revoked.code, 0, revoked.stderr)
+    t.same(auditEvents(t, revoked), [['sessions_revoked', 'plain_user']])
     for (const token of [plain.access, plain.refresh]) {
       const answer = await app.inject({ method: 'POST', url: decode(token).type === 'access' ? '/logout' : '/refresh', headers: bearer(token) })
       t.equal(answer.json().error, 'token_revoked', `its ${decode(token).type as string} token is revoked`)
@@ -72,6 +91,12 @@ forEachDatabase(t, async (t, database) => {
 
     const deleted = await cli(env, ['user', 'delete', 'plain_user'])
     t.equal(deleted.code, 0, deleted.stderr)
+    t.same(auditEvents(t, deleted), [['user_deleted', 'plain_user']])
+    const audited = [...stderrs, offAgain.stderr, onAgain.stderr, revoked.stderr, deleted.stderr].join('')
+    for (const password of ['correct horse battery', 'another good one', 'the boss password']) {
+      t.notOk(audited.includes(password), 'no password in the audit lines')
+    }
+    t.notMatch(audited, /\$argon2/, 'nor a password hash')
     t.equal((await app.inject({ method: 'GET', url: '/item/none', headers: bearer(again.access) })).json().error, 'token_revoked')
     const login = await app.inject({ method: 'POST', url: '/login', payload: { username: 'plain_user', password: 'another good one' } })
     t.equal(login.statusCode, 401)
@@ -99,6 +124,7 @@ forEachDatabase(t, async (t, database) => {
       t.equal(run.code, code, `${args.join(' ')} exits ${code}`)
       t.match(run.stderr, message, `${args.join(' ')}: ${run.stderr.split('\n')[0]}`)
       t.equal(run.stdout, '', 'nothing on stdout')
+      t.notMatch(run.stderr, /"audit":true/, 'no audit line for what was not done')
     }
     t.equal((await cli(env, ['user', 'list', '--json'])).stdout.includes('taken'), true, 'nothing was created by a failure but the first')
   })
