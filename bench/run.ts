@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { createHmac, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
+import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -10,7 +10,7 @@ import Redis from 'ioredis'
 import { buildApp } from '../src/app'
 import { loadConfig } from '../src/config'
 import { hashPassword } from '../src/passwords'
-import { signInput, SIGNING_ALGORITHMS, type AsymmetricAlgorithm, type SigningAlgorithm } from '../src/signing-algorithms'
+import { generatePrivateKey, signInput, SIGNING_ALGORITHMS, type AsymmetricAlgorithm, type SigningAlgorithm } from '../src/signing-algorithms'
 import { loadSigning } from '../src/signing-keys'
 
 const HELP = `npm run bench -- [options]
@@ -58,14 +58,6 @@ const PASSWORD = 'benchmark password'
 
 const hasTaskset = existsSync('/usr/bin/taskset')
 const log = (message: string): void => { if (!args.json) console.error(message) }
-
-function newPrivateKey (algorithm: AsymmetricAlgorithm): KeyObject {
-  switch (algorithm) {
-    case 'RS256': return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
-    case 'ES256': return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
-    case 'EdDSA': return generateKeyPairSync('ed25519').privateKey
-  }
-}
 
 async function freePort (): Promise<number> {
   const server = createServer()
@@ -136,7 +128,7 @@ async function main (): Promise<void> {
   try {
     // HS256 signs with a secret; the others with a new private key in a file, as in production.
     const secret = randomBytes(32).toString('hex')
-    const privateKey = algorithm === 'HS256' ? undefined : newPrivateKey(algorithm)
+    const privateKey = algorithm === 'HS256' ? undefined : generatePrivateKey(algorithm)
     const keyFile = join(dir, 'signing.pem')
     if (privateKey !== undefined) writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 })
     const env: Record<string, string> = {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { Migrator } from 'kysely'
 import { isAdminAccount } from './admin-rights'
 import { auditCli, type AuditEvent } from './audit'
+import { generateKeyPem, isAsymmetric, showKeys } from './cli-keys'
 import { ConfigError, loadConfig, type Config } from './config'
 import { migrationProvider } from './migrations'
 import { hashPassword } from './passwords'
@@ -24,6 +25,9 @@ const USAGE = `Usage: gatehouse <command> [options]   (or: npm run -s cli -- <co
   user set-admin <name> on|off      set or clear the account's admin flag
   db migrate                        bring the database schema up to date
   secret generate                   print a new JWT_SECRET_KEY
+  keys generate <algorithm>         print a new private key (PEM) for RS256, ES256 or EdDSA
+  keys show [--json]                the signing keys as the service would load them now: each key's
+                                    state (published, signing, retired, expired) and its times
 
 Works on the database and Redis the environment configures (DATABASE_URL, REDIS_URL…), as the
 service does. Exit status: 0 done, 1 failed (the message says why), 2 wrong usage.`
@@ -235,6 +239,14 @@ async function run (argv: string[]): Promise<string> {
   const args = parse(argv)
   const [group, command, ...rest] = args.positionals
   if (group === 'secret' && command === 'generate' && rest.length === 0) return newSecret()
+  if (group === 'keys' && command === 'generate') {
+    if (rest.length !== 1 || !isAsymmetric(rest[0])) throw usageError('usage: gatehouse keys generate RS256|ES256|EdDSA')
+    return generateKeyPem(rest[0])
+  }
+  if (group === 'keys' && command === 'show') {
+    if (rest.length !== 0) throw usageError('usage: gatehouse keys show [--json]')
+    return showKeys(loadConfig(process.env), args.json)
+  }
   if (group === 'help') throw new CliError(USAGE, 0)
   if (group === undefined) throw new CliError(USAGE, 2)
 

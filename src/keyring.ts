@@ -27,6 +27,16 @@ export interface Keyring {
   kidOfHeader: (headerSegment: string) => string | undefined
   /** The public keys verifiers need at `nowMs`: every key that signs, will sign, or signed tokens still alive. */
   published: (nowMs: number) => PublicJwk[]
+  /** Each key's place on the timeline at `nowMs`, oldest first (for operators: `gatehouse keys show`). */
+  timeline: (nowMs: number) => KeyState[]
+}
+
+export interface KeyState {
+  kid: string
+  state: 'published' | 'signing' | 'retired' | 'expired'
+  signsFromMs: number
+  retiresAtMs: number
+  verifiesUntilMs: number
 }
 
 /**
@@ -71,6 +81,13 @@ export function createKeyring (
       return window !== undefined && now < window.verifiesUntilMs ? window.key : undefined
     },
     kidOfHeader: (headerSegment) => kidByHeader.get(headerSegment),
-    published: (now) => windows.filter((window) => now < window.verifiesUntilMs).map((window) => window.key.jwk)
+    published: (now) => windows.filter((window) => now < window.verifiesUntilMs).map((window) => window.key.jwk),
+    timeline: (now) => windows.map(({ key, retiresAtMs, verifiesUntilMs }) => ({
+      kid: key.kid,
+      state: now < key.signsFromMs ? 'published' : now < retiresAtMs ? 'signing' : now < verifiesUntilMs ? 'retired' : 'expired',
+      signsFromMs: key.signsFromMs,
+      retiresAtMs,
+      verifiesUntilMs
+    }))
   }
 }

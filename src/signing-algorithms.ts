@@ -1,4 +1,4 @@
-import { sign, verify, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto'
 
 /** The JWS algorithms Gatehouse signs with: one per deployment, set by JWT_ALGORITHM. */
 export const SIGNING_ALGORITHMS = ['HS256', 'RS256', 'ES256', 'EdDSA'] as const
@@ -62,4 +62,13 @@ export function signInput (algorithm: AsymmetricAlgorithm, privateKey: KeyObject
 
 export function verifyInput (algorithm: AsymmetricAlgorithm, publicKey: KeyObject, input: string, signature: Buffer): boolean {
   return verify(FACTS[algorithm].digest, Buffer.from(input), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
+}
+
+/** A new private key for `algorithm`: RSA 2048 bits, P-256 or Ed25519. */
+export function generatePrivateKey (algorithm: AsymmetricAlgorithm): KeyObject {
+  switch (algorithm) {
+    case 'RS256': return generateKeyPairSync('rsa', { modulusLength: MIN_RSA_BITS }).privateKey
+    case 'ES256': return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+    case 'EdDSA': return generateKeyPairSync('ed25519').privateKey
+  }
 }

@@ -1,26 +1,8 @@
-import { spawn } from 'node:child_process'
-import { resolve } from 'node:path'
 import t from 'tap'
+import { cli, type Run } from './cli-process'
 import { bearer, buildTestApp, decode, forEachDatabase, logIn, requireRedis, signUp, SECRET, TEST_REDIS_URL, testDatabaseUrl, uniqueName } from './helpers'
 
 type Test = tap.Test
-
-// The built CLI, as the `gatehouse` bin runs it; `npm test` builds it first.
-const CLI = resolve(__dirname, '..', 'dist', 'src', 'cli.js')
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-/** Runs the CLI with nothing but `env` (and PATH) in its environment, `input` on its standard input. */
-async function cli (env: Record<string, string>, args: string[], input = ''): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  child.stdin.end(input)
-  const code = await new Promise<number | null>((resolve) => { child.once('close', resolve) })
-  return { code, stdout, stderr }
-}
 
 /** The audit lines a run wrote to stderr, as [event, username] pairs; each checked for its fields. */
 function auditEvents (t: Test, run: Run): Array<[string, string]> {
