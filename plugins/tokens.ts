@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
-import { createKeyring, type Keyring } from '../src/keyring'
+import { createKeyring, longestTokenLifetimeMs, type Keyring } from '../src/keyring'
 import { nowSeconds } from '../src/revocation-store'
 import type { AsymmetricAlgorithm } from '../src/signing-algorithms'
 import type { PublicJwk, Signing, SigningKey } from '../src/signing-keys'
@@ -39,8 +39,7 @@ export interface TokenPair {
 
 function tokenService (fastify: import('fastify').FastifyInstance, options: TokenOptions) {
   const { signing, verifyCacheSize: cacheSize } = options
-  // A key verifies until the longest-lived token it may have signed has expired.
-  const maxLifetimeMs = Math.max(options.accessTokenExpires, options.refreshTokenExpires) * 1000
+  const maxLifetimeMs = longestTokenLifetimeMs(options)
   let keyring: Keyring | undefined
   let verifyToken: (token: string, nowMs: number) => TokenClaims
   let signClaims: (claims: TokenClaims, issuedMs: number) => string

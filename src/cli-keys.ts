@@ -1,7 +1,8 @@
 import type { Config } from './config'
-import { createKeyring } from './keyring'
+import { createKeyring, longestTokenLifetimeMs } from './keyring'
 import { generatePrivateKey, SIGNING_ALGORITHMS, type AsymmetricAlgorithm } from './signing-algorithms'
 import { KeyConfigError, loadSigning } from './signing-keys'
+import { table } from './text-table'
 
 /** Whether `name` is an algorithm Gatehouse signs with a private key. */
 export function isAsymmetric (name: string): name is AsymmetricAlgorithm {
@@ -24,8 +25,7 @@ export function showKeys (config: Config, json: boolean, nowMs = Date.now()): st
   if (signing.algorithm === 'HS256') {
     throw new KeyConfigError('JWT_ALGORITHM is HS256: tokens are signed with JWT_SECRET_KEY, and there are no keys to show')
   }
-  const maxLifetimeMs = Math.max(config.accessTokenExpires, config.refreshTokenExpires) * 1000
-  const timeline = createKeyring(signing.algorithm, signing.keys, maxLifetimeMs, nowMs).timeline(nowMs)
+  const timeline = createKeyring(signing.algorithm, signing.keys, longestTokenLifetimeMs(config), nowMs).timeline(nowMs)
   if (json) {
     return JSON.stringify({
       algorithm: signing.algorithm,
@@ -38,9 +38,8 @@ export function showKeys (config: Config, json: boolean, nowMs = Date.now()): st
       }))
     }, null, 2)
   }
-  const rows = [['KID', 'STATE', 'SIGNS FROM', 'RETIRES AT', 'VERIFIES UNTIL'],
-    ...timeline.map((key) => [key.kid, key.state, key.signsFromMs === 0 ? 'the start' : time(key.signsFromMs), time(key.retiresAtMs), time(key.verifiesUntilMs)])]
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  return [`${signing.algorithm}; now ${time(nowMs)}`,
-    ...rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())].join('\n')
+  return `${signing.algorithm}; now ${time(nowMs)}\n` + table([
+    ['KID', 'STATE', 'SIGNS FROM', 'RETIRES AT', 'VERIFIES UNTIL'],
+    ...timeline.map((key) => [key.kid, key.state, key.signsFromMs === 0 ? 'the start' : time(key.signsFromMs), time(key.retiresAtMs), time(key.verifiesUntilMs)])
+  ])
 }

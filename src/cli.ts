@@ -13,6 +13,7 @@ import { nowSeconds } from './revocation-store'
 import { Credentials } from './schemas'
 import { newSecret } from './secret-file'
 import { openStores, type Stores } from './stores'
+import { table } from './text-table'
 import { canonicalUsername, NEW_USERNAME_RULE, newAccountUsername } from './username'
 
 const USAGE = `Usage: gatehouse <command> [options]   (or: npm run -s cli -- <command> [options])
@@ -109,11 +110,6 @@ async function revokeEverySession (stores: Stores, config: Config, id: number): 
 
 function adminVia (user: { username: string, is_admin: boolean }, config: Config): string[] {
   return [...(user.is_admin ? ['flag'] : []), ...(config.adminUsernames.has(user.username) ? ['ADMIN_USERNAMES'] : [])]
-}
-
-function table (rows: string[][]): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n')
 }
 
 interface Context {

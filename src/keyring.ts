@@ -7,6 +7,14 @@ import { KeyConfigError, type PublicJwk, type SigningKey } from './signing-keys'
  */
 export const ROTATION_LEEWAY_MS = 60_000
 
+/**
+ * How long a token a key signs may live: the longer of the two lifetimes (seconds), in ms. A retired
+ * key verifies this long after its successor starts.
+ */
+export function longestTokenLifetimeMs (lifetimes: { accessTokenExpires: number, refreshTokenExpires: number }): number {
+  return Math.max(lifetimes.accessTokenExpires, lifetimes.refreshTokenExpires) * 1000
+}
+
 interface KeyWindow {
   key: SigningKey
   /** The compact-JWS header this service writes with the key, base64url: the fast path of verification. */
