@@ -9,9 +9,8 @@ import autocannon from 'autocannon'
 import Redis from 'ioredis'
 import { buildApp } from '../src/app'
 import { loadConfig } from '../src/config'
-import { hashPassword } from '../src/passwords'
-import { generatePrivateKey, signInput, SIGNING_ALGORITHMS, type AsymmetricAlgorithm, type SigningAlgorithm } from '../src/signing-algorithms'
-import { loadSigning } from '../src/signing-keys'
+import { hashPassword } from '../src/accounts'
+import { generatePrivateKey, signInput, SIGNING_ALGORITHMS, type AsymmetricAlgorithm, type SigningAlgorithm, loadSigning } from '../src/tokens'
 
 const HELP = `npm run bench -- [options]
   --duration S     seconds per scenario and round (default 10)

@@ -1,5 +1,5 @@
 import { createHmac, createPublicKey, createSecretKey, randomBytes } from 'node:crypto'
-import { generatePrivateKey, signInput, SIGNING_ALGORITHMS, verifyInput, type AsymmetricAlgorithm } from '../src/signing-algorithms'
+import { generatePrivateKey, signInput, SIGNING_ALGORITHMS, verifyInput, type AsymmetricAlgorithm } from '../src/tokens'
 
 // What one signature and one verification cost, per algorithm, on a token-sized input: the CPU a
 // login (two signatures), a rotating refresh (two) and an uncached verification spend on the key.

@@ -1,8 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import fastJson from 'fast-json-stringify'
-import { NotFound } from '../src/errors'
-import { microCache } from '../src/micro-cache'
-import { ErrorResponse, Item, ItemName, Message, Price } from '../src/schemas'
+import { NotFound, microCache, ErrorResponse, Item, ItemName, Message, Price } from '../src/http'
 
 const Errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
 const ItemParams = Type.Object({ name: ItemName })

@@ -1,28 +1,32 @@
+import AjvCompiler from '@fastify/ajv-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
-import auth from '../plugins/auth'
-import database from '../plugins/database'
-import docs from '../plugins/docs'
-import draining from '../plugins/draining'
-import errors from '../plugins/errors'
-import itemsRepository from '../plugins/items-repository'
-import loginThrottle from '../plugins/login-throttle'
-import metrics from '../plugins/metrics'
-import redis from '../plugins/redis'
-import requestId from '../plugins/request-id'
-import securityHeaders from '../plugins/security-headers'
-import revocation from '../plugins/revocation'
-import tokenCookies from '../plugins/token-cookies'
-import tokens from '../plugins/tokens'
-import usersRepository from '../plugins/users-repository'
-import authVerify from '../routes/auth-verify'
+import Fastify, { type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import auth from '../plugins/app/auth'
+import database from '../plugins/app/database'
+import draining from '../plugins/app/draining'
+import errors from '../plugins/app/errors'
+import itemsRepository from '../plugins/app/items-repository'
+import loginThrottle from '../plugins/app/login-throttle'
+import metrics from '../plugins/app/metrics'
+import passwords from '../plugins/app/passwords'
+import requestId from '../plugins/app/request-id'
+import revocation from '../plugins/app/revocation'
+import securityHeaders from '../plugins/app/security-headers'
+import tokenCookies from '../plugins/app/token-cookies'
+import tokens from '../plugins/app/tokens'
+import usersRepository from '../plugins/app/users-repository'
+import docs from '../plugins/external/docs'
+import redis from '../plugins/external/redis'
+import accounts from '../routes/accounts'
+import gateway from '../routes/gateway'
 import health from '../routes/health'
 import items from '../routes/items'
-import jwks from '../routes/jwks'
-import users from '../routes/users'
-import type { AppConfig } from './config'
-import { requestIdGenerator } from './request-id'
-import { trustedPeer } from './trusted-proxies'
+import keys from '../routes/keys'
+import sessions from '../routes/sessions'
+import type { AppConfig, Config } from './config'
+import { requestIdGenerator, trustedPeer } from './http'
+import { loadSigning } from './tokens'
 
 export type AppOptions = Pick<FastifyServerOptions, 'logger'>
 
@@ -31,12 +35,9 @@ export type AppOptions = Pick<FastifyServerOptions, 'logger'>
 // so the proxy never sends a request on a connection Node is closing at that moment.
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000
 
-/**
- * Builds the whole service from a config; production and tests alike. It resolves once every store
- * answers: a service that starts is a service that works.
- */
-export async function buildApp (config: AppConfig, options: AppOptions = {}) {
-  const app = Fastify({
+/** The Fastify server options Gatehouse runs with, alone (src/server.ts) or as a host's. */
+export function serverOptions (config: Config, options: AppOptions = {}): FastifyServerOptions {
+  return {
     logger: options.logger ?? { level: config.logLevel },
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // A request that arrives on a kept-alive connection while the listener closes is served (with
@@ -48,7 +49,6 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     requestIdHeader: false,
     genReqId: requestIdGenerator(trustedPeer(config.trustProxy)),
-    // No type coercion: `{"price": null}` or `{"price": "12"}` is a client mistake, not 0 or 12.
     ajv: { customOptions: { coerceTypes: false } },
     // Long path parameters reach the schema, which answers 400 naming the field.
     routerOptions: { maxParamLength: 2048 },
@@ -57,7 +57,33 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
       const statusCode = error.statusCode ?? 400
       void reply.code(statusCode).send({ statusCode, error: 'bad_request', message: error.message })
     }
-  }).withTypeProvider<TypeBoxTypeProvider>()
+  }
+}
+
+export interface GatehouseOptions {
+  /** From loadConfig(env); without `signing`, the keys are read here (HS256 needs JWT_SECRET_KEY). */
+  config: Config & { signing?: AppConfig['signing'] }
+}
+
+// No type coercion: `{"price": null}` or `{"price": "12"}` is a client mistake, not 0 or 12. Set on
+// Gatehouse's own context, so a host whose Ajv coerces does not change what Gatehouse accepts.
+const validatorCompiler = AjvCompiler()({}, { customOptions: { coerceTypes: false } })
+
+/**
+ * The whole service as a Fastify plugin: mounted alone (buildApp) or inside a host application
+ * under a prefix, `host.register(gatehouse, { prefix: '/auth', config: loadConfig(process.env) })`.
+ * Its hooks, error handler and decorators stay inside its own context.
+ */
+export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function gatehouse (parent, { config: given }) {
+  const config: AppConfig = {
+    ...given,
+    signing: given.signing ?? loadSigning(given.jwt, () => {
+      if (given.jwtSecret !== undefined) return given.jwtSecret
+      throw new Error('JWT_SECRET_KEY is not set')
+    })
+  }
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
 
   // A client may send `Content-Type: application/json` and no body to a route that takes none.
   // Only JSON bodies: a text/plain body is refused with 415 rather than read as a string.
@@ -69,46 +95,53 @@ export async function buildApp (config: AppConfig, options: AppOptions = {}) {
     parseJson(request, body as string, done)
   })
 
+  // First: every route added after it is timed, and every error leaving is counted.
+  await app.register(metrics, config.metrics)
+  await app.register(requestId)
+  await app.register(errors)
+  await app.register(draining)
+  await app.register(securityHeaders)
+  // Before the routes, so it documents each one; Swagger UI sets its own CSP on its pages.
+  if (config.docsEnabled) await app.register(docs)
+  await app.register(database, { config })
+  if (config.redis !== undefined) await app.register(redis, config.redis)
+  await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })
+  await app.register(usersRepository)
+  await app.register(itemsRepository)
+  await app.register(passwords, config.passwordHashing)
+  await app.register(tokens, {
+    signing: config.signing,
+    accessTokenExpires: config.accessTokenExpires,
+    refreshTokenExpires: config.refreshTokenExpires,
+    verifyCacheSize: config.verifyCacheSize,
+    csrfClaims: config.tokenLocation.cookies && config.cookies.csrfProtect
+  })
+  await app.register(tokenCookies, {
+    enabled: config.tokenLocation.cookies,
+    ...config.cookies,
+    accessTokenExpires: config.accessTokenExpires,
+    refreshTokenExpires: config.refreshTokenExpires
+  })
+  await app.register(loginThrottle, config.loginThrottle)
+  await app.register(auth, { adminUsernames: config.adminUsernames, headers: config.tokenLocation.headers })
+
+  await app.register(health)
+  await app.register(accounts, { adminUsernames: config.adminUsernames })
+  await app.register(sessions, { adminUsernames: config.adminUsernames, refreshRotation: config.refreshRotation })
+  await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
+  await app.register(gateway)
+  await app.register(keys, { maxAgeSeconds: config.jwt.jwksMaxAgeSeconds })
+}
+
+/**
+ * Builds the whole service alone, from a config; production and tests alike. It resolves once
+ * every store answers: a service that starts is a service that works. Gatehouse's decorators
+ * (tokens, draining, metrics…) are the instance's own here.
+ */
+export async function buildApp (config: AppConfig, options: AppOptions = {}) {
+  const app = Fastify(serverOptions(config, options)).withTypeProvider<TypeBoxTypeProvider>()
   try {
-    // First: every route added after it is timed, and every error leaving is counted.
-    await app.register(metrics, config.metrics)
-    await app.register(requestId)
-    await app.register(errors)
-    await app.register(draining)
-    await app.register(securityHeaders)
-    // Before the routes, so it documents each one; Swagger UI sets its own CSP on its pages.
-    if (config.docsEnabled) await app.register(docs)
-    await app.register(database, { config })
-    if (config.redis !== undefined) await app.register(redis, config.redis)
-    await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })
-    await app.register(usersRepository)
-    await app.register(itemsRepository)
-    await app.register(tokens, {
-      signing: config.signing,
-      accessTokenExpires: config.accessTokenExpires,
-      refreshTokenExpires: config.refreshTokenExpires,
-      verifyCacheSize: config.verifyCacheSize,
-      csrfClaims: config.tokenLocation.cookies && config.cookies.csrfProtect
-    })
-    await app.register(tokenCookies, {
-      enabled: config.tokenLocation.cookies,
-      ...config.cookies,
-      accessTokenExpires: config.accessTokenExpires,
-      refreshTokenExpires: config.refreshTokenExpires
-    })
-    await app.register(loginThrottle, config.loginThrottle)
-    await app.register(auth, { adminUsernames: config.adminUsernames, headers: config.tokenLocation.headers })
-
-    await app.register(health)
-    await app.register(users, {
-      adminUsernames: config.adminUsernames,
-      passwordHashing: config.passwordHashing,
-      refreshRotation: config.refreshRotation
-    })
-    await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
-    await app.register(authVerify)
-    await app.register(jwks, { maxAgeSeconds: config.jwt.jwksMaxAgeSeconds })
-
+    await app.register(fp(gatehouse, { name: 'gatehouse', fastify: '5.x' }), { config })
     await app.ready()
   } catch (error) {
     // Whatever did open (the database, say) is closed again before the failure is reported.

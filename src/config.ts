@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { SIGNING_ALGORITHMS } from './signing-algorithms'
-import type { Signing } from './signing-keys'
-import { isProxyEntry, proxyList } from './trusted-proxies'
-import { canonicalUsername } from './username'
+import { SIGNING_ALGORITHMS } from './tokens'
+import type { Signing } from './tokens'
+import { isProxyEntry, proxyList } from './http'
+import { canonicalUsername } from './accounts'
 
 const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))

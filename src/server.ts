@@ -1,7 +1,6 @@
 import { buildApp } from './app'
 import { ConfigError, loadConfig } from './config'
-import { readOrCreateSecret } from './secret-file'
-import { KeyConfigError, loadSigning } from './signing-keys'
+import { readOrCreateSecret, KeyConfigError, loadSigning } from './tokens'
 
 const SECRET_FILE = './data/jwt-secret'
 

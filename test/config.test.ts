@@ -2,7 +2,7 @@ import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config'
-import { readOrCreateSecret } from '../src/secret-file'
+import { readOrCreateSecret } from '../src/tokens'
 import { tempDir } from './helpers'
 
 const SECRET = 'k'.repeat(32)

@@ -1,0 +1,90 @@
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { isAdminAccount } from '../../src/accounts'
+import {
+  AdminRequired, AuthorizationRequired, FreshTokenRequired, InvalidToken, TokenRevoked, WrongTokenType
+} from '../../src/http'
+import { nowSeconds } from '../../src/revocation'
+import { isFresh, type TokenClaims } from '../../src/tokens'
+
+interface Requirement {
+  type: TokenClaims['type']
+  fresh?: boolean
+  admin?: boolean
+  /** Anonymous requests pass with request.user null; a present token must still be good. */
+  optional?: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    requireAccess: onRequestAsyncHookHandler
+    requireFresh: onRequestAsyncHookHandler
+    requireAdmin: onRequestAsyncHookHandler
+    requireRefresh: onRequestAsyncHookHandler
+    optionalAccess: onRequestAsyncHookHandler
+    /** Whether the token's user is an admin now: the `is_admin` claim may predate a demotion. */
+    isAdminNow: (claims: TokenClaims) => Promise<boolean>
+  }
+}
+
+export interface AuthOptions {
+  adminUsernames: ReadonlySet<string>
+  /** Read `Authorization: Bearer`; cookies are read when the token-cookies plugin is on. */
+  headers: boolean
+}
+
+const BAD_HEADER = "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'"
+
+/**
+ * The token of `Authorization: Bearer <JWT>`, or undefined when the request carries none. Another
+ * scheme (Basic…) counts as no token, as in Flask-JWT-Extended; a Bearer header that is not exactly
+ * one token is malformed.
+ */
+function bearerToken (header: string | undefined): string | undefined {
+  if (header === undefined) return undefined
+  const space = header.indexOf(' ')
+  const scheme = space === -1 ? header : header.slice(0, space)
+  if (scheme.length !== 6 || scheme.toLowerCase() !== 'bearer') return undefined
+  const token = space === -1 ? '' : header.slice(space + 1).trim()
+  if (token === '' || token.includes(' ')) throw new InvalidToken(BAD_HEADER)
+  return token
+}
+
+// request.user is @fastify/jwt's decorator. Checks run in Flask-JWT-Extended's order: find,
+// decode, type, fresh, revocation; then admin.
+export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, headers }) {
+  const cookies = fastify.tokenCookies
+  // Admin routes are few and rare: each reads the account, so a deleted or demoted admin's
+  // tokens lose their rights on the next request rather than at expiry.
+  async function isAdminNow (claims: TokenClaims): Promise<boolean> {
+    if (claims.is_admin !== true) return false
+    const user = await fastify.users.findById(Number(claims.sub))
+    return user !== undefined && isAdminAccount(user, adminUsernames)
+  }
+  fastify.decorate('isAdminNow', isAdminNow)
+
+  function hook (requirement: Requirement): onRequestAsyncHookHandler {
+    return async function authenticate (request: FastifyRequest) {
+      let token = headers ? bearerToken(request.headers.authorization) : undefined
+      const fromCookie = token === undefined && cookies !== null
+      if (fromCookie) token = cookies.read(request, requirement.type)
+      if (token === undefined) {
+        if (requirement.optional === true) return
+        throw new AuthorizationRequired()
+      }
+      const claims = fastify.tokens.verify(token)
+      if (fromCookie) cookies.checkCsrf(request, claims)
+      if (claims.type !== requirement.type) throw new WrongTokenType(requirement.type)
+      if (requirement.fresh === true && !isFresh(claims, nowSeconds())) throw new FreshTokenRequired()
+      if (await fastify.revocation.isRevoked(claims)) throw new TokenRevoked()
+      if (requirement.admin === true && !await isAdminNow(claims)) throw new AdminRequired()
+      request.user = claims
+    }
+  }
+
+  fastify.decorate('requireAccess', hook({ type: 'access' }))
+  fastify.decorate('requireFresh', hook({ type: 'access', fresh: true }))
+  fastify.decorate('requireAdmin', hook({ type: 'access', admin: true }))
+  fastify.decorate('requireRefresh', hook({ type: 'refresh' }))
+  fastify.decorate('optionalAccess', hook({ type: 'access', optional: true }))
+}, { name: 'gatehouse-auth', fastify: '5.x', dependencies: ['gatehouse-tokens', 'gatehouse-revocation', 'gatehouse-users-repository', 'gatehouse-token-cookies'] })

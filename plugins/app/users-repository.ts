@@ -1,0 +1,87 @@
+import fp from 'fastify-plugin'
+import { isUniqueViolation, preparedQuery } from '../../src/db'
+import { UserExists } from '../../src/http'
+
+export interface StoredUser {
+  id: number
+  username: string
+  password_hash: string
+  /** The account's own admin flag; ADMIN_USERNAMES may make it an admin too (src/admin-rights.ts). */
+  is_admin: boolean
+}
+
+export interface ListedUser {
+  id: number
+  username: string
+  is_admin: boolean
+  created_at: number
+}
+
+/** SQLite reads the boolean column as 0 or 1. */
+const withAdminFlag = <Row extends { is_admin: number | boolean }>(row: Row): Row & { is_admin: boolean } =>
+  ({ ...row, is_admin: row.is_admin === true || row.is_admin === 1 })
+
+function usersRepository (db: import('fastify').FastifyInstance['db']) {
+  const columns = ['id', 'username', 'password_hash', 'is_admin'] as const
+  // Every login and refresh reads a user: compiled once.
+  const byUsername = preparedQuery(db, (username: string) =>
+    db.selectFrom('users').select(columns).where('username', '=', username), [''])
+  const byId = preparedQuery(db, (id: number) => db.selectFrom('users').select(columns).where('id', '=', id), [0])
+
+  return {
+    /** Inserts a user; the UNIQUE index, not a prior lookup, decides who wins a race. */
+    async create (username: string, passwordHash: string, isAdmin = false): Promise<number> {
+      try {
+        const row = await db.insertInto('users')
+          .values({ username, password_hash: passwordHash, created_at: Date.now(), is_admin: isAdmin ? 1 : 0 })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+        return Number(row.id)
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new UserExists(username)
+        throw error
+      }
+    },
+
+    async findByUsername (username: string): Promise<StoredUser | undefined> {
+      const row = (await byUsername(username))[0]
+      return row === undefined ? undefined : withAdminFlag(row)
+    },
+
+    async findById (id: number): Promise<StoredUser | undefined> {
+      const row = (await byId(id))[0]
+      return row === undefined ? undefined : withAdminFlag(row)
+    },
+
+    /** Every account, by id. */
+    async list (): Promise<ListedUser[]> {
+      const rows = await db.selectFrom('users').select(['id', 'username', 'is_admin', 'created_at']).orderBy('id').execute()
+      return rows.map(withAdminFlag)
+    },
+
+    async setAdmin (id: number, isAdmin: boolean): Promise<void> {
+      await db.updateTable('users').set({ is_admin: isAdmin ? 1 : 0 }).where('id', '=', id).execute()
+    },
+
+    async setPasswordHash (id: number, passwordHash: string): Promise<void> {
+      await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
+    },
+
+    async delete (id: number): Promise<boolean> {
+      const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()
+      return result.numDeletedRows > 0n
+    }
+  }
+}
+
+export type UsersRepository = ReturnType<typeof usersRepository>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    users: UsersRepository
+  }
+}
+
+export default fp(async function users (fastify) {
+  fastify.decorate('users', usersRepository(fastify.db))
+}, { name: 'gatehouse-users-repository', fastify: '5.x', dependencies: ['gatehouse-database'] })

@@ -1,0 +1,107 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { StoredUser } from '../plugins/app/users-repository'
+import { isAdminAccount, audit, NEW_USERNAME_RULE, newAccountUsername } from '../src/accounts'
+import { Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
+import type { TokenClaims } from '../src/tokens'
+
+export interface AccountsRoutesOptions {
+  adminUsernames: ReadonlySet<string>
+}
+
+const UserParams = Type.Object({ id: UserIdParam })
+
+/** Accounts: /register, /user/:id (read, delete) and /user/:id/password. */
+const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async function (fastify, { adminUsernames }) {
+  const { passwords } = fastify
+  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user, adminUsernames)
+
+  /** The caller may act on account `id`: their own, or any as an admin (checked against the account now). */
+  async function ownerOrAdmin (claims: TokenClaims, id: number): Promise<void> {
+    if (claims.sub !== String(id) && !await fastify.isAdminNow(claims)) throw new Forbidden()
+  }
+
+  fastify.post('/register', {
+    schema: {
+      tags: ['accounts'],
+      summary: 'Create an account',
+      body: Credentials, response: { 201: Type.Object({ message: Type.String(), id: UserId }), ...Errors }
+    }
+  }, async function register (request, reply) {
+    const username = newAccountUsername(request.body.username)
+    if (username === undefined) throw new ValidationFailed(`body/username ${NEW_USERNAME_RULE}`)
+    const id = await fastify.users.create(username, await passwords.hash(request.body.password))
+    return await reply.code(201).send({ message: 'User created successfully.', id })
+  })
+
+  fastify.get('/user/:id', {
+    onRequest: fastify.requireAccess,
+    schema: {
+      tags: ['accounts'],
+      summary: 'Read an account: your own, or any as an admin',
+      params: UserParams, response: { 200: User, ...Errors }
+    }
+  }, async function getUser (request) {
+    const id = Number(request.params.id)
+    await ownerOrAdmin(request.user!, id)
+    const user = await fastify.users.findById(id)
+    if (user === undefined) throw new NotFound('User not found.')
+    return { id: user.id, username: user.username, is_admin: isAdmin(user) }
+  })
+
+  fastify.delete('/user/:id', {
+    onRequest: fastify.requireFresh,
+    schema: {
+      tags: ['accounts'],
+      summary: 'Delete an account, your own or any as an admin; its tokens stop working',
+      params: UserParams, response: { 200: Message, ...Errors }
+    }
+  }, async function deleteUser (request, reply) {
+    const id = Number(request.params.id)
+    await ownerOrAdmin(request.user!, id)
+    if (await fastify.users.findById(id) === undefined) throw new NotFound('User not found.')
+    // Revoke first: if the store is down the request fails before anything is deleted.
+    await fastify.revocation.revokeUser(String(id), Date.now(), fastify.tokens.sessionExpiresAt())
+    await fastify.users.delete(id)
+    if (request.user!.sub === String(id)) fastify.tokenCookies?.clear(reply)
+    audit(request, 'user_deleted', { userId: id })
+    return { message: 'User deleted.' }
+  })
+
+  fastify.put('/user/:id/password', {
+    onRequest: fastify.requireFresh,
+    schema: {
+      tags: ['accounts'],
+      summary: 'Change your password: every other session ends, a new token pair is returned',
+      params: UserParams,
+      body: Type.Object({ old_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password }),
+      response: { 200: Type.Composite([Message, TokenPair]), ...Errors }
+    }
+  }, async function changePassword (request, reply) {
+    const claims = request.user!
+    const id = Number(request.params.id)
+    if (claims.sub !== String(id)) throw new Forbidden()
+    const user = await fastify.users.findById(id)
+    if (user === undefined) throw new TokenRevoked()
+    // A stolen fresh token must not become a way to guess the password: failures count as at login.
+    const wait = await fastify.loginThrottle.retryAfter(user.username, request.ip)
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait))
+      throw new TooManyRequests()
+    }
+    if (!await passwords.verify(user.password_hash, request.body.old_password)) {
+      await fastify.loginThrottle.recordFailure(user.username, request.ip)
+      throw new InvalidCredentials()
+    }
+    await fastify.users.setPasswordHash(id, await passwords.hash(request.body.new_password))
+    // Every token issued until now stops, this caller's too; the new pair is issued after the cut-off.
+    const cutoff = Date.now()
+    await fastify.revocation.revokeUser(claims.sub, cutoff, fastify.tokens.sessionExpiresAt())
+    audit(request, 'password_changed', { userId: id })
+    void reply.headers(NO_STORE)
+    const pair = fastify.tokens.issuePair({ id, isAdmin: isAdmin(user) }, cutoff)
+    fastify.tokenCookies?.set(reply, pair)
+    return { message: 'Password changed.', ...pair }
+  })
+}
+
+export default accounts

@@ -1,0 +1,116 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { StoredUser } from '../plugins/app/users-repository'
+import { isAdminAccount, audit, needsRehash, canonicalUsername } from '../src/accounts'
+import { InvalidCredentials, TokenRevoked, TooManyRequests, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
+
+export interface SessionsRoutesOptions {
+  adminUsernames: ReadonlySet<string>
+  /** /refresh answers a new refresh token and spends the presented one. */
+  refreshRotation: boolean
+}
+
+// Login takes any stored username and password; the length rules are for new accounts.
+const LoginBody = Type.Object({
+  username: DatabaseText({ minLength: 1, maxLength: 64 }),
+  password: Type.String({ minLength: 1, maxLength: 1024 })
+})
+
+/** Sessions: /login, /logout, /logout/all and /refresh. */
+const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async function (fastify, { adminUsernames, refreshRotation }) {
+  const { passwords } = fastify
+  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user, adminUsernames)
+
+  fastify.post('/login', {
+    schema: {
+      tags: ['sessions'],
+      summary: 'Log in with a password: a fresh access token and a refresh token',
+      body: LoginBody, response: { 200: TokenPair, ...Errors }
+    }
+  }, async function login (request, reply) {
+    const username = canonicalUsername(request.body.username)
+    const { password } = request.body
+    const wait = await fastify.loginThrottle.retryAfter(username, request.ip)
+    if (wait > 0) {
+      audit(request, 'login_throttled')
+      void reply.header('retry-after', String(wait))
+      throw new TooManyRequests()
+    }
+    const user = await fastify.users.findByUsername(username)
+    if (!await passwords.verify(user?.password_hash, password) || user === undefined) {
+      await fastify.loginThrottle.recordFailure(username, request.ip)
+      audit(request, 'login_failed', { userId: user?.id })
+      throw new InvalidCredentials()
+    }
+    await fastify.loginThrottle.recordSuccess(username)
+    if (needsRehash(user.password_hash)) await fastify.users.setPasswordHash(user.id, await passwords.hash(password))
+    audit(request, 'login_succeeded', { userId: user.id })
+    void reply.headers(NO_STORE)
+    const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user) })
+    fastify.tokenCookies?.set(reply, pair)
+    return pair
+  })
+
+  fastify.post('/logout', {
+    onRequest: fastify.requireAccess,
+    schema: {
+      tags: ['sessions'],
+      summary: 'Log out: the access and refresh tokens of this login stop working',
+      response: { 200: Message, ...Errors }
+    }
+  }, async function logout (request, reply) {
+    const claims = request.user!
+    await fastify.revocation.revokeToken(claims.sub, claims.jti, claims.exp)
+    await fastify.revocation.revokeSession(claims.sub, claims.sid ?? claims.jti, fastify.tokens.sessionExpiresAt())
+    fastify.tokenCookies?.clear(reply)
+    audit(request, 'logout', { userId: claims.sub })
+    return { message: 'Successfully logged out.' }
+  })
+
+  fastify.post('/logout/all', {
+    onRequest: fastify.requireAccess,
+    schema: {
+      tags: ['sessions'],
+      summary: 'Log out everywhere: every token of the user stops working',
+      response: { 200: Message, ...Errors }
+    }
+  }, async function logoutEverywhere (request, reply) {
+    const claims = request.user!
+    await fastify.revocation.revokeUser(claims.sub, Date.now(), fastify.tokens.sessionExpiresAt())
+    fastify.tokenCookies?.clear(reply)
+    audit(request, 'sessions_revoked', { userId: claims.sub })
+    return { message: 'Every session logged out.' }
+  })
+
+  fastify.post('/refresh', {
+    onRequest: fastify.requireRefresh,
+    schema: {
+      tags: ['sessions'],
+      summary: 'A new, not fresh, access token (and, with rotation, a new refresh token)',
+      response: { 200: Type.Object({ access_token: Type.String(), refresh_token: Type.Optional(Type.String()) }), ...Errors }
+    }
+  }, async function refresh (request, reply) {
+    const claims = request.user!
+    // Admin rights are read again from the account, so a change of them (is_admin, ADMIN_USERNAMES) reaches refreshed tokens.
+    const user = await fastify.users.findById(Number(claims.sub))
+    if (user === undefined) throw new TokenRevoked()
+    const subject = { id: user.id, isAdmin: isAdmin(user) }
+    void reply.headers(NO_STORE)
+    if (!refreshRotation) {
+      const access = { access_token: fastify.tokens.issueAccess(subject, claims) }
+      fastify.tokenCookies?.set(reply, access)
+      return access
+    }
+    if (!await fastify.revocation.spendRefreshToken(claims.sub, claims.jti, claims.exp)) {
+      // A spent refresh token presented again was copied: whoever holds the session now, it ends.
+      await fastify.revocation.revokeSession(claims.sub, claims.sid ?? claims.jti, fastify.tokens.sessionExpiresAt())
+      audit(request, 'refresh_reuse_detected', { userId: claims.sub })
+      throw new TokenRevoked()
+    }
+    const rotated = fastify.tokens.rotate(subject, claims)
+    fastify.tokenCookies?.set(reply, rotated)
+    return rotated
+  })
+
+}
+
+export default sessions

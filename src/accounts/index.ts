@@ -1,0 +1,5 @@
+export * from './admin-rights'
+export * from './audit'
+export * from './login-throttle'
+export * from './passwords'
+export * from './username'

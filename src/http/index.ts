@@ -1,0 +1,5 @@
+export * from './errors'
+export * from './micro-cache'
+export * from './request-id'
+export * from './schemas'
+export * from './trusted-proxies'

@@ -1,0 +1,3 @@
+export * from './redis'
+export * from './sql'
+export * from './store'

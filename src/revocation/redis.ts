@@ -1,0 +1,42 @@
+import { Cluster, type Redis } from 'ioredis'
+import { mgetBatcher } from './mget-batcher'
+import { nowSeconds, type RevocationBackend } from './store'
+
+/**
+ * Revocations as Redis keys whose TTL is the remaining lifetime of what they revoke. The client is
+ * set up to fail fast (no offline queue, a command timeout), so a dead Redis costs a request at most
+ * the timeout, and the request is refused (fail closed).
+ */
+export function redisRevocationBackend (redis: Redis | Cluster, keyPrefix: string): RevocationBackend {
+  // A batch holds the keys of many users, which a cluster keeps in different slots: there each
+  // check is its own MGET, whose keys share their user's hash tag and so one slot.
+  const mget = redis instanceof Cluster
+    ? async (keys: string[]) => await redis.mget(keys)
+    : mgetBatcher(async (keys) => await redis.mget(keys))
+  return {
+    name: 'redis',
+    async read (keys) {
+      return await mget(keys.map((key) => keyPrefix + key))
+    },
+    async write (key, value, expiresAt) {
+      await redis.set(keyPrefix + key, value, 'EX', Math.max(1, expiresAt - nowSeconds()))
+    },
+    async add (key, value, expiresAt) {
+      return await redis.set(keyPrefix + key, value, 'EX', Math.max(1, expiresAt - nowSeconds()), 'NX') === 'OK'
+    },
+    async increment (key, expiresAt) {
+      const results = await redis.multi()
+        .set(keyPrefix + key, 0, 'EX', Math.max(1, expiresAt - nowSeconds()), 'NX')
+        .incr(keyPrefix + key)
+        .exec()
+      const [error, count] = results?.[1] ?? [new Error('transaction discarded'), null]
+      if (error !== null) throw error
+      return Number(count)
+    },
+    async remove (key) {
+      await redis.del(keyPrefix + key)
+    },
+    ping: async () => await redis.ping(),
+    async close () {}
+  }
+}

@@ -1,0 +1,66 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { sql, type Kysely } from 'kysely'
+import type { Database } from '../db'
+import { nowSeconds, type RevocationBackend } from './store'
+
+const PURGE_INTERVAL_MS = 60_000
+
+/**
+ * Revocations in the SQL database, for a single instance without Redis. Rows carry their expiry;
+ * reads ignore expired rows, and a timer deletes them so the table holds only live tokens.
+ */
+export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogger): RevocationBackend {
+  async function purge (): Promise<void> {
+    await db.deleteFrom('revocations').where('expires_at', '<=', nowSeconds()).execute()
+  }
+  const timer = setInterval(() => {
+    purge().catch((error: unknown) => { log.warn({ err: error }, 'purging expired revocations failed') })
+  }, PURGE_INTERVAL_MS)
+  timer.unref()
+
+  return {
+    name: 'sql',
+    inDatabase: true,
+    async read (keys) {
+      const rows = await db.selectFrom('revocations').select(['key', 'value'])
+        .where('key', 'in', keys).where('expires_at', '>', nowSeconds()).execute()
+      const byKey = new Map(rows.map((row) => [row.key, row.value]))
+      return keys.map((key) => byKey.get(key))
+    },
+    async write (key, value, expiresAt) {
+      await db.insertInto('revocations').values({ key, value, expires_at: expiresAt })
+        .onConflict((conflict) => conflict.column('key').doUpdateSet({ value, expires_at: expiresAt }))
+        .execute()
+    },
+    async add (key, value, expiresAt) {
+      // Inserts, or takes over a row that has expired but is not purged yet; a live row stays.
+      const stored = await db.insertInto('revocations').values({ key, value, expires_at: expiresAt })
+        .onConflict((conflict) => conflict.column('key')
+          .doUpdateSet({ value, expires_at: expiresAt })
+          .where('revocations.expires_at', '<=', nowSeconds()))
+        .returning('key')
+        .executeTakeFirst()
+      return stored !== undefined
+    },
+    async increment (key, expiresAt) {
+      const now = nowSeconds()
+      const row = await db.insertInto('revocations').values({ key, value: 1, expires_at: expiresAt })
+        .onConflict((conflict) => conflict.column('key').doUpdateSet({
+          value: sql<number>`case when revocations.expires_at <= ${now} then 1 else revocations.value + 1 end`,
+          expires_at: sql<number>`case when revocations.expires_at <= ${now} then ${expiresAt} else revocations.expires_at end`
+        }))
+        .returning('value')
+        .executeTakeFirstOrThrow()
+      return Number(row.value)
+    },
+    async remove (key) {
+      await db.deleteFrom('revocations').where('key', '=', key).execute()
+    },
+    ping: async () => await db.selectFrom('revocations').select('key').limit(1).execute(),
+    async close () {
+      clearInterval(timer)
+      // A database that is down now must not stop the app from closing; the rows are purged next time.
+      await purge().catch((error: unknown) => { log.warn({ err: error }, 'purging expired revocations failed') })
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { isDatabaseUnavailable } from '../db'
+import { RevocationUnavailable } from '../http'
+import { issuedAtMs } from '../tokens'
+
+/** What a revocation check needs to know of a verified token. */
+export interface RevocableToken {
+  sub: string
+  jti: string
+  /** The login session; tokens minted elsewhere (Flask) have none and stand for themselves. */
+  sid?: string
+  iat?: number
+  iat_ms?: number
+}
+
+/**
+ * Where revocations live: Redis when configured (shared by every instance), else the SQL database.
+ * Every entry expires with the last token it can concern, so the store holds only live tokens.
+ * Each method throws RevocationUnavailable when the store does not answer in time; the SQL store
+ * rethrows the database's own connection errors instead, which answer database_unavailable.
+ */
+export interface RevocationStore {
+  /** One round trip: revoked by its own id, by its session, or by its user's cut-off time. */
+  isRevoked: (token: RevocableToken) => Promise<boolean>
+  revokeToken: (sub: string, jti: string, expiresAt: number) => Promise<void>
+  revokeSession: (sub: string, sid: string, expiresAt: number) => Promise<void>
+  /** Every token of the user issued at or before `cutoffMs` (milliseconds) is revoked. */
+  revokeUser: (sub: string, cutoffMs: number, expiresAt: number) => Promise<void>
+  /**
+   * Marks a refresh token spent, atomically: true for the one caller that spends it, false for
+   * every later (or concurrent) one, across every instance.
+   */
+  spendRefreshToken: (sub: string, jti: string, expiresAt: number) => Promise<boolean>
+  ping: () => Promise<void>
+  close: () => Promise<void>
+}
+
+/** The storage a RevocationStore needs: values that vanish at a given time. */
+export interface RevocationBackend {
+  name: string
+  /** The backend is the SQL database: its outage is the database's, answered 503 database_unavailable. */
+  inDatabase?: boolean
+  /** Reads the values of `keys` in one round trip, in order, null where absent or expired. */
+  read: (keys: string[]) => Promise<Array<string | number | null | undefined>>
+  /** Stores `value` under `key` until `expiresAt` (seconds); called only while that lies ahead. */
+  write: (key: string, value: number, expiresAt: number) => Promise<void>
+  /** Like write, but only where no live value is stored; true when it stored. Atomic. */
+  add: (key: string, value: number, expiresAt: number) => Promise<boolean>
+  /** Adds 1 to the live value (a missing or expired one counts as 0, and then expires at `expiresAt`); atomic. */
+  increment: (key: string, expiresAt: number) => Promise<number>
+  remove: (key: string) => Promise<void>
+  ping: () => Promise<unknown>
+  close: () => Promise<void>
+}
+
+// The user id is the hash tag, so the keys one check reads together sit in one Redis Cluster slot.
+const keys = {
+  token: (sub: string, jti: string) => `{u:${sub}}:t:${jti}`,
+  session: (sub: string, sid: string) => `{u:${sub}}:s:${sid}`,
+  user: (sub: string) => `{u:${sub}}:u`,
+  spentRefresh: (sub: string, jti: string) => `{u:${sub}}:r:${jti}`
+}
+
+export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
+
+/**
+ * Runs a store operation so that a store that does not answer is a 503: revocation_unavailable, or
+ * database_unavailable where the store is the SQL database.
+ */
+export function storeGuard (backend: RevocationBackend, log: FastifyBaseLogger): <T>(operation: () => Promise<T>) => Promise<T> {
+  return async function guarded<T> (operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (error) {
+      if (backend.inDatabase === true && isDatabaseUnavailable(error)) throw error
+      log.warn({ err: error, store: backend.name }, 'revocation store failed')
+      throw new RevocationUnavailable()
+    }
+  }
+}
+
+export function revocationStore (backend: RevocationBackend, log: FastifyBaseLogger): RevocationStore {
+  const guarded = storeGuard(backend, log)
+
+  async function writeUntil (key: string, value: number, expiresAt: number): Promise<void> {
+    if (expiresAt <= nowSeconds()) return
+    await guarded(async () => { await backend.write(key, value, expiresAt) })
+  }
+
+  return {
+    async isRevoked (token) {
+      const values = await guarded(async () => await backend.read([
+        keys.token(token.sub, token.jti),
+        keys.session(token.sub, token.sid ?? token.jti),
+        keys.user(token.sub)
+      ]))
+      if (values[0] != null || values[1] != null) return true
+      const cutoff = values[2]
+      return cutoff != null && issuedAtMs(token) <= Number(cutoff)
+    },
+    async revokeToken (sub, jti, expiresAt) {
+      await writeUntil(keys.token(sub, jti), 1, expiresAt)
+    },
+    async revokeSession (sub, sid, expiresAt) {
+      await writeUntil(keys.session(sub, sid), 1, expiresAt)
+    },
+    async revokeUser (sub, cutoff, expiresAt) {
+      await writeUntil(keys.user(sub), cutoff, expiresAt)
+    },
+    async spendRefreshToken (sub, jti, expiresAt) {
+      // An expired token never reaches this point, so there is always a lifetime left to keep the mark.
+      return await guarded(async () => await backend.add(keys.spentRefresh(sub, jti), 1, Math.max(expiresAt, nowSeconds() + 1)))
+    },
+    async ping () {
+      await guarded(async () => { await backend.ping() })
+    },
+    async close () {
+      await backend.close()
+    }
+  }
+}

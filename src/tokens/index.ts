@@ -1,0 +1,7 @@
+export * from './algorithms'
+export * from './claims'
+export * from './keyring'
+export * from './keys'
+export * from './secret-file'
+export * from './signer'
+export * from './verifier'

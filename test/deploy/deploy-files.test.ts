@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import t from 'tap'
+import { parse } from 'yaml'
+import { KEEP_ALIVE_TIMEOUT_MS } from '../../src/app'
+import { EnvSchema, loadConfig } from '../../src/config'
+import { buildTestApp } from '../helpers'
+import { NGINX_TEMPLATE } from '../helpers/nginx'
+
+// No Docker engine runs here: what can be checked without one is that the deployment files agree
+// with the app and with each other. The nginx tests run deploy/nginx.conf itself.
+const root = resolve(__dirname, '..', '..')
+const compose = parse(readFileSync(resolve(root, 'deploy', 'compose.yaml'), 'utf8'), { merge: true })
+const nginxConf = readFileSync(NGINX_TEMPLATE, 'utf8')
+const dockerfile = readFileSync(resolve(root, 'Dockerfile'), 'utf8')
+
+// What every instance must agree on, or tokens and revocations would differ between them.
+const SHARED = ['JWT_SECRET_KEY', 'DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_KEY_PREFIX',
+  'JWT_ACCESS_TOKEN_EXPIRES', 'JWT_REFRESH_TOKEN_EXPIRES', 'ADMIN_USERNAMES']
+
+/** Compose's `${NAME:?message}` and `${NAME:-default}` with stand-in values, as an operator would set them. */
+function interpolate (value: unknown): string {
+  return String(value).replace(/\$\{(\w+)(?::[?-]([^}]*))?\}/g, (_match, name: string) =>
+    name === 'JWT_SECRET_KEY' ? 'x'.repeat(32) : '')
+}
+
+const services: Record<string, any> = compose.services
+const instances = Object.entries(services).filter(([, service]) => service.build !== undefined)
+
+t.test('compose.yaml: nginx, PostgreSQL, Redis and at least two Gatehouse instances', async (t) => {
+  t.ok(instances.length >= 2, `${instances.length} Gatehouse instances`)
+  for (const name of ['nginx', 'postgres', 'redis']) t.ok(services[name] !== undefined, `a ${name} service`)
+})
+
+t.test('every instance\'s environment is one the app accepts, and the shared settings are shared', async (t) => {
+  const known = new Set(Object.keys(EnvSchema.properties))
+  for (const [name, service] of instances) {
+    const env: Record<string, string> = Object.fromEntries(Object.entries(service.environment).map(([key, value]) => [key, interpolate(value)]))
+    t.same(Object.keys(env).filter((key) => !known.has(key)), [], `${name}: no setting the app does not know`)
+    const config = loadConfig(env)
+    t.equal(config.database.kind, 'postgres', `${name}: PostgreSQL`)
+    t.ok(config.redis !== undefined, `${name}: Redis, shared by the instances`)
+    t.ok(config.trustProxy.includes(services.nginx.networks.default.ipv4_address), `${name}: trusts nginx's address`)
+    t.ok(Number.parseInt(service.stop_grace_period) * 1000 > config.shutdown.timeoutMs,
+      `${name}: Docker's stop grace period outlasts SHUTDOWN_TIMEOUT_MS`)
+  }
+  const [first, ...others] = instances
+  for (const [name, service] of others) {
+    for (const key of SHARED) t.equal(service.environment[key], first[1].environment[key], `${name} has ${first[0]}'s ${key}`)
+  }
+})
+
+t.test('nginx: the template\'s placeholders are the ones compose sets, its upstreams the instances', async (t) => {
+  const placeholders = [...new Set([...nginxConf.matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((match) => match[1]))].sort()
+  t.same(Object.keys(services.nginx.environment).sort(), placeholders, 'compose sets exactly the template\'s placeholders')
+  const upstreams = Object.entries(services.nginx.environment).filter(([key]) => key.startsWith('GATEHOUSE_')).map(([, value]) => value)
+  t.same(upstreams.sort(), instances.map(([name]) => `${name}:3000`).sort(), 'one upstream server per instance, on the image\'s port')
+  t.ok(services.nginx.volumes.some((volume: string) => volume.startsWith('./nginx.conf:/etc/nginx/templates/')), 'the template is mounted where the image fills it in')
+})
+
+t.test('nginx closes idle upstream connections before Gatehouse does', async (t) => {
+  const upstream = /upstream gatehouse \{([\s\S]*?)\n\}/.exec(nginxConf)?.[1] ?? ''
+  const seconds = Number(/keepalive_timeout\s+(\d+)s;/.exec(upstream)?.[1])
+  t.ok(seconds > 0, `nginx's upstream keepalive_timeout is ${seconds} s`)
+  t.ok(seconds * 1000 < KEEP_ALIVE_TIMEOUT_MS, `below Gatehouse's keep-alive timeout, ${KEEP_ALIVE_TIMEOUT_MS} ms`)
+  const app = await buildTestApp(t)
+  t.equal(app.server.keepAliveTimeout, KEEP_ALIVE_TIMEOUT_MS, 'which is the server\'s')
+})
+
+t.test('Dockerfile: multi-stage, production dependencies only, non-root, tini, HOST=0.0.0.0, health check', async (t) => {
+  t.equal(dockerfile.match(/^FROM /gm)?.length, 2, 'a build stage and a final stage')
+  const final = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '))
+  t.match(final, /RUN npm ci --omit=dev/, 'the final stage installs production dependencies only')
+  t.match(final, /^USER node$/m, 'and runs as the unprivileged node user')
+  t.match(final, /^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m, 'under tini, which passes signals on')
+  t.match(final, /^ENV .*HOST=0\.0\.0\.0/m, 'listening on every interface')
+  t.match(final, /^HEALTHCHECK [\s\S]*\/health\/live/m, 'checked on /health/live')
+  t.match(final, /^CMD \["node", "dist\/src\/server\.js"\]$/m, 'running the built server, as the tests do')
+})

@@ -1,0 +1,19 @@
+import { spawn } from 'node:child_process'
+import { resolve } from 'node:path'
+
+// The built CLI, as the `gatehouse` bin runs it; `npm test` builds it first.
+export const CLI = resolve(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js')
+
+export interface Run { code: number | null, stdout: string, stderr: string }
+
+/** Runs the CLI with nothing but `env` (and PATH) in its environment, `input` on its standard input. */
+export async function cli (env: Record<string, string>, args: string[], input = ''): Promise<Run> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  child.stdin.end(input)
+  const code = await new Promise<number | null>((resolve) => { child.once('close', resolve) })
+  return { code, stdout, stderr }
+}
