@@ -9,6 +9,7 @@ import autocannon from 'autocannon'
 import Redis from 'ioredis'
 import { buildApp } from '../src/app'
 import { loadConfig } from '../src/config'
+import { runAgainstTarget } from './target'
 import { hashPassword } from '../src/accounts'
 import { generatePrivateKey, signInput, SIGNING_ALGORITHMS, type AsymmetricAlgorithm, type SigningAlgorithm, loadSigning } from '../src/tokens'
 
@@ -24,6 +25,11 @@ const HELP = `npm run bench -- [options]
   --algorithm A    HS256 (default), RS256, ES256 or EdDSA: how tokens are signed
   --only A,B       run only these scenarios (hello always runs)
   --json           print JSON instead of the table
+Against a deployment (through nginx, for sizing) instead of local processes:
+  --target URL     a realistic mix per connection: login, reads, refresh, reads, logout
+  --rate N         requests per second over all connections (default 0: unbounded)
+  --accounts N     accounts to create there with /register (default: one per connection)
+  --account-file F or existing accounts, one username:password a line
 Environment: DATABASE_URL (default: a fresh SQLite file), BENCH_REDIS_URL (default redis://127.0.0.1:6379).`
 
 const { values: args } = parseArgs({
@@ -39,6 +45,10 @@ const { values: args } = parseArgs({
     algorithm: { type: 'string', default: 'HS256' },
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
+    target: { type: 'string' },
+    rate: { type: 'string', default: '0' },
+    accounts: { type: 'string' },
+    'account-file': { type: 'string' },
     help: { type: 'boolean', default: false }
   }
 })
@@ -89,6 +99,26 @@ async function startProcess (script: string, env: Record<string, string>, readyP
   throw new Error(`${script} did not answer on ${url}${readyPath}`)
 }
 
+// CPU time is counted in clock ticks of 1/100 s (getconf CLK_TCK on Linux).
+const TICK_US = 10_000
+
+/** User plus system CPU time a process has used so far, in microseconds (/proc/<pid>/stat). */
+function cpuUs (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are
+  // the 14th and 15th fields of the line, the 12th and 13th after it.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * TICK_US
+}
+
+/** The pid of the Redis server, when it runs on this machine (its CPU counts for the service). */
+async function redisPid (redis: Redis | undefined): Promise<number | undefined> {
+  if (redis === undefined) return undefined
+  const match = /process_id:(\d+)/.exec(await redis.info('server'))
+  const pid = match === null ? undefined : Number(match[1])
+  return pid !== undefined && existsSync(`/proc/${pid}/stat`) ? pid : undefined
+}
+
 function rssMb (pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return match === null ? 0 : Number(match[1]) / 1024
@@ -104,7 +134,17 @@ interface Scenario {
   target_ratio?: number
 }
 
-interface Sample { rps: number, p50: number, p97_5: number, p99: number, errors: number, rss: number }
+interface Sample {
+  rps: number
+  p50: number
+  p97_5: number
+  p99: number
+  errors: number
+  rss: number
+  /** CPU microseconds per request served: the server's, and the Redis server's when it is local. */
+  serverCpuUs: number
+  redisCpuUs: number
+}
 
 async function load (url: string, requests: autocannon.Request[], seconds: number): Promise<autocannon.Result> {
   return await autocannon({ url, connections, duration: seconds, requests })
@@ -112,6 +152,17 @@ async function load (url: string, requests: autocannon.Request[], seconds: numbe
 
 async function main (): Promise<void> {
   if (args.help) { console.log(HELP); return }
+  if (args.target !== undefined) {
+    await runAgainstTarget({
+      url: args.target,
+      rate: Number(args.rate),
+      duration,
+      connections,
+      accounts: Number(args.accounts ?? connections),
+      accountFile: args['account-file']
+    })
+    return
+  }
   if (hasTaskset && process.env.GATEHOUSE_BENCH_PINNED !== '1') {
     // Re-run on core 1 so the load generator and the servers do not share a core.
     execFileSync('taskset', ['-c', '1', process.execPath, __filename, ...process.argv.slice(2)], {
@@ -164,8 +215,8 @@ async function main (): Promise<void> {
 
     const all: Scenario[] = [
       { name: 'hello (bare Fastify)', target: 'hello', requests: [{ method: 'GET', path: '/' }] },
-      { name: 'GET /items anonymous', target: 'service', requests: [{ method: 'GET', path: '/items' }], target_ratio: 0.70 },
-      { name: 'GET /item/:name authenticated', target: 'service', requests: [{ method: 'GET', path: itemPath, headers: auth }], target_ratio: 0.60 },
+      { name: 'GET /items anonymous', target: 'service', requests: [{ method: 'GET', path: '/items' }], target_ratio: 0.75 },
+      { name: 'GET /item/:name authenticated', target: 'service', requests: [{ method: 'GET', path: itemPath, headers: auth }], target_ratio: 0.70 },
       {
         name: 'POST /refresh (rotating)',
         target: 'service',
@@ -193,6 +244,7 @@ async function main (): Promise<void> {
       for (const scenario of scenarios) await load(urlOf(scenario), scenario.requests, warmup)
     }
 
+    const redisProcess = await redisPid(redis)
     const samples = new Map<string, Sample[]>(scenarios.map((s) => [s.name, []]))
     for (let round = 1; round <= rounds; round++) {
       for (const scenario of scenarios) {
@@ -200,11 +252,17 @@ async function main (): Promise<void> {
         const pid = (scenario.target === 'hello' ? hello : service).child.pid!
         let rss = rssMb(pid)
         const sampler = setInterval(() => { rss = Math.max(rss, rssMb(pid)) }, 200)
+        const cpuBefore = cpuUs(pid)
+        const redisBefore = redisProcess === undefined ? 0 : cpuUs(redisProcess)
         const background = scenario.background !== undefined
           ? load(urlOf(scenario.background), scenario.background.requests, duration)
           : undefined
         const result = await load(urlOf(scenario), scenario.requests, duration)
-        await background
+        const backgroundResult = await background
+        const served = result.requests.total + (backgroundResult?.requests.total ?? 0)
+        const serverCpuUs = (cpuUs(pid) - cpuBefore) / served
+        // The hello route touches no Redis: whatever Redis spent then was someone else's.
+        const redisCpuUs = redisProcess === undefined || scenario.target === 'hello' ? 0 : (cpuUs(redisProcess) - redisBefore) / served
         clearInterval(sampler)
         samples.get(scenario.name)!.push({
           rps: result.requests.average,
@@ -212,7 +270,9 @@ async function main (): Promise<void> {
           p97_5: result.latency.p97_5,
           p99: result.latency.p99,
           errors: result.errors + result.timeouts + result.non2xx,
-          rss
+          rss,
+          serverCpuUs,
+          redisCpuUs
         })
       }
     }
@@ -284,11 +344,19 @@ const median = (values: number[]): number => {
 
 function report (scenarios: Scenario[], samples: Map<string, Sample[]>): void {
   const helloRps = median(samples.get(scenarios[0].name)!.map((s) => s.rps))
+  const helloCpuUs = median(samples.get(scenarios[0].name)!.map((s) => s.serverCpuUs))
   const rows = scenarios.map((scenario) => {
     const runs = samples.get(scenario.name)!
     const rps = median(runs.map((s) => s.rps))
+    const serverCpuUs = median(runs.map((s) => s.serverCpuUs))
+    const redisCpuUs = median(runs.map((s) => s.redisCpuUs))
     return {
       scenario: scenario.name,
+      // What a request costs in CPU, the service's and Redis's, against the hello route's: steady
+      // where req/s swings with whatever else shares the machine's cores.
+      cpu_ratio: Number((helloCpuUs / (serverCpuUs + redisCpuUs)).toFixed(2)),
+      server_cpu_us: Number(serverCpuUs.toFixed(1)),
+      redis_cpu_us: Number(redisCpuUs.toFixed(1)),
       rps: Math.round(rps),
       ratio: Number((rps / helloRps).toFixed(2)),
       target: scenario.target_ratio ?? null,
@@ -305,11 +373,11 @@ function report (scenarios: Scenario[], samples: Map<string, Sample[]>): void {
     console.log(JSON.stringify({ settings, results: rows }, null, 2))
     return
   }
-  console.log(`\n${JSON.stringify(settings)}; req/s and latencies are medians over the rounds`)
-  console.log('| scenario | req/s | × hello | target | p50 ms | p97.5 ms | p99 ms | errors | max RSS MB |')
-  console.log('|---|---|---|---|---|---|---|---|---|')
+  console.log(`\n${JSON.stringify(settings)}; every figure is the median over the rounds`)
+  console.log('| scenario | CPU × hello | target | server µs/req | Redis µs/req | req/s | req/s × hello | p50 ms | p99 ms | errors | max RSS MB |')
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
-    console.log(`| ${r.scenario} | ${r.rps} | ${r.ratio.toFixed(2)} | ${r.target === null ? '' : `≥ ${r.target.toFixed(2)}`} | ${r.p50_ms} | ${r.p97_5_ms} | ${r.p99_ms} | ${r.errors} | ${r.max_rss_mb} |`)
+    console.log(`| ${r.scenario} | ${r.cpu_ratio.toFixed(2)} | ${r.target === null ? '' : `≥ ${r.target.toFixed(2)}`} | ${r.server_cpu_us} | ${r.redis_cpu_us} | ${r.rps} | ${r.ratio.toFixed(2)} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} | ${r.max_rss_mb} |`)
   }
 }
 
