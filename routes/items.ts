@@ -1,4 +1,5 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fastJson from 'fast-json-stringify'
 import { NotFound, microCache, ErrorResponse, Item, ItemName, Message, Price } from '../src/http'
 
@@ -38,9 +39,11 @@ const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fas
   // Anonymous pages are public and the same for everyone: a microcache serves most of them from
   // memory. Another instance's writes show after at most anonymousPageCacheMs; this one's at once.
   const anonymousPages = microCache<string>(anonymousPageCacheMs, MAX_CACHED_PAGES)
-  fastify.addHook('onResponse', async function forgetPagesAfterWrites (request, reply) {
-    if (request.method !== 'GET' && reply.statusCode < 300) anonymousPages.clear()
-  })
+  // On the write routes only, and synchronous: reads pay for no hook at all.
+  function forgetPagesAfterWrite (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    if (reply.statusCode < 300) anonymousPages.clear()
+    done()
+  }
 
   fastify.get('/items', {
     onRequest: fastify.optionalAccess,
@@ -88,6 +91,7 @@ const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fas
 
   fastify.post('/item/:name', {
     onRequest: fastify.requireFresh,
+    onResponse: forgetPagesAfterWrite,
     schema: {
       tags: ['items'],
       summary: 'Create an item',
@@ -99,6 +103,7 @@ const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fas
 
   fastify.put('/item/:name', {
     onRequest: fastify.requireAccess,
+    onResponse: forgetPagesAfterWrite,
     schema: {
       tags: ['items'],
       summary: 'Create or update an item',
@@ -111,6 +116,7 @@ const items: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async function (fas
 
   fastify.delete('/item/:name', {
     onRequest: fastify.requireAdmin,
+    onResponse: forgetPagesAfterWrite,
     schema: {
       tags: ['items'],
       summary: 'Delete an item (admins)',
