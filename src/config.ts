@@ -29,6 +29,12 @@ export const EnvSchema = Type.Object({
     pattern: '^[^\\s,:]+:[0-9]{1,5}(,[^\\s,:]+:[0-9]{1,5})*$',
     errorMessage: 'must be host:port[,host:port…]'
   })),
+  // Redis Sentinel, instead of REDIS_URL: the sentinels to ask, and the name of the master they watch.
+  REDIS_SENTINELS: Type.Optional(Type.String({
+    pattern: '^[^\\s,:]+:[0-9]{1,5}(,[^\\s,:]+:[0-9]{1,5})*$',
+    errorMessage: 'must be host:port[,host:port…]'
+  })),
+  REDIS_SENTINEL_NAME: Type.String({ pattern: '^[A-Za-z0-9._-]+$', maxLength: 128, default: 'mymaster' }),
   // Braces would break the per-user hash tag that keeps a request's revocation keys in one slot.
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[^{}]*$', maxLength: 64, default: 'gatehouse:' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 250 }),
@@ -106,14 +112,18 @@ function databaseConfig (env: Env) {
 }
 export type DatabaseConfig = ReturnType<typeof databaseConfig>
 
+function hostPorts (list: string): Array<{ host: string, port: number }> {
+  return list.split(',').map((node) => {
+    const [host, port] = node.split(':')
+    return { host, port: Number(port) }
+  })
+}
+
 function redisConfig (env: Env) {
   const shared = { keyPrefix: env.REDIS_KEY_PREFIX, timeoutMs: env.REDIS_TIMEOUT_MS }
-  if (env.REDIS_CLUSTER_NODES !== undefined) {
-    const clusterNodes = env.REDIS_CLUSTER_NODES.split(',').map((node) => {
-      const [host, port] = node.split(':')
-      return { host, port: Number(port) }
-    })
-    return { clusterNodes, ...shared }
+  if (env.REDIS_CLUSTER_NODES !== undefined) return { clusterNodes: hostPorts(env.REDIS_CLUSTER_NODES), ...shared }
+  if (env.REDIS_SENTINELS !== undefined) {
+    return { sentinels: hostPorts(env.REDIS_SENTINELS), sentinelName: env.REDIS_SENTINEL_NAME, ...shared }
   }
   return env.REDIS_URL === undefined ? undefined : { url: env.REDIS_URL, ...shared }
 }
@@ -163,12 +173,13 @@ export type AppConfig = Config & { signing: Signing }
 /** What no single setting's schema can tell. */
 function crossChecks (env: Env): string[] {
   const problems: string[] = []
-  if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_NODES !== undefined) {
-    problems.push('REDIS_URL, REDIS_CLUSTER_NODES: set one or the other, not both')
-  }
-  for (const node of env.REDIS_CLUSTER_NODES?.split(',') ?? []) {
-    const port = Number(node.split(':')[1])
-    if (!(port >= 1 && port <= 65535)) problems.push(`REDIS_CLUSTER_NODES: ${JSON.stringify(node)} needs a port from 1 to 65535`)
+  const redisKinds = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((key) => env[key] !== undefined)
+  if (redisKinds.length > 1) problems.push(`${redisKinds.join(', ')}: set one of them, not several`)
+  for (const key of ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const) {
+    for (const node of env[key]?.split(',') ?? []) {
+      const port = Number(node.split(':')[1])
+      if (!(port >= 1 && port <= 65535)) problems.push(`${key}: ${JSON.stringify(node)} needs a port from 1 to 65535`)
+    }
   }
   for (const entry of proxyList(env.TRUST_PROXY)) {
     if (!isProxyEntry(entry)) problems.push(`TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address or CIDR block`)

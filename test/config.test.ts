@@ -87,6 +87,8 @@ t.test('the generated secret file', async (t) => {
 t.test('Redis Cluster, trusted proxies and shutdown settings', async (t) => {
   const cluster = loadConfig({ REDIS_CLUSTER_NODES: 'redis-1:7000,10.0.0.2:7001', REDIS_KEY_PREFIX: 'gh:' })
   t.same(cluster.redis, { clusterNodes: [{ host: 'redis-1', port: 7000 }, { host: '10.0.0.2', port: 7001 }], keyPrefix: 'gh:', timeoutMs: 250 })
+  t.same(loadConfig({ REDIS_SENTINELS: 's1:26379,10.0.0.3:26380', REDIS_SENTINEL_NAME: 'gatehouse' }).redis,
+    { sentinels: [{ host: 's1', port: 26379 }, { host: '10.0.0.3', port: 26380 }], sentinelName: 'gatehouse', keyPrefix: 'gatehouse:', timeoutMs: 250 })
   t.same(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, 127.0.0.1 ,fd00::/8,::1' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', 'fd00::/8', '::1'])
   t.same(loadConfig({}).trustProxy, [], 'no proxy is trusted by default')
   t.same(loadConfig({}).shutdown, { drainMs: 5000, timeoutMs: 10000 })
@@ -96,7 +98,11 @@ t.test('Redis Cluster, trusted proxies and shutdown settings', async (t) => {
     [{ REDIS_CLUSTER_NODES: 'redis-1' }, /REDIS_CLUSTER_NODES: must be host:port/],
     [{ REDIS_CLUSTER_NODES: 'redis-1:7000,' }, /REDIS_CLUSTER_NODES: must be host:port/],
     [{ REDIS_CLUSTER_NODES: 'redis-1:70000' }, /REDIS_CLUSTER_NODES: "redis-1:70000" needs a port from 1 to 65535/],
-    [{ REDIS_CLUSTER_NODES: 'a:1', REDIS_URL: 'redis://b' }, /REDIS_URL, REDIS_CLUSTER_NODES: set one or the other/],
+    [{ REDIS_CLUSTER_NODES: 'a:1', REDIS_URL: 'redis://b' }, /REDIS_URL, REDIS_CLUSTER_NODES: set one of them, not several/],
+    [{ REDIS_SENTINELS: 'a:1', REDIS_URL: 'redis://b' }, /REDIS_URL, REDIS_SENTINELS: set one of them/],
+    [{ REDIS_SENTINELS: 's1:26379,s2' }, /REDIS_SENTINELS: must be host:port/],
+    [{ REDIS_SENTINELS: 's1:0' }, /REDIS_SENTINELS: "s1:0" needs a port from 1 to 65535/],
+    [{ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'my master' }, /REDIS_SENTINEL_NAME/],
     [{ TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY: "10.0.0.0\/33" is not an IP address or CIDR block/],
     [{ TRUST_PROXY: '127.0.0.1,nginx' }, /TRUST_PROXY: "nginx" is not/],
     [{ TRUST_PROXY: '::1/129' }, /TRUST_PROXY/],

@@ -8,6 +8,7 @@ const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 2000)
 
 function describe (config: RedisConfig): string {
   if ('clusterNodes' in config) return `cluster ${config.clusterNodes.map(({ host, port }) => `${host}:${port}`).join(',')}`
+  if ('sentinels' in config) return `sentinel ${config.sentinelName} via ${config.sentinels.map(({ host, port }) => `${host}:${port}`).join(',')}`
   const { protocol, host } = new URL(config.url)
   return `${protocol}//${host}` // never the password
 }
@@ -40,11 +41,28 @@ function createClient (config: RedisConfig): Redis | Cluster {
       redisOptions: failFast
     })
   }
+  if ('sentinels' in config) {
+    return new Redis({
+      ...shared,
+      ...failFast,
+      retryStrategy,
+      sentinels: config.sentinels,
+      name: config.sentinelName,
+      sentinelRetryStrategy: retryStrategy,
+      sentinelCommandTimeout: config.timeoutMs,
+      // Listens to the sentinels' +switch-master, so a master demoted without losing its
+      // connection (a manual failover, a partition that heals) is left at once, not on the next error.
+      failoverDetector: true,
+      // A write that meets a demoted master reconnects, and so finds the new one through the sentinels.
+      reconnectOnError: (error) => error.message.startsWith('READONLY') ? 2 : false
+    })
+  }
   return new Redis(config.url, { ...shared, ...failFast, retryStrategy })
 }
 
 /**
- * A Redis client, to one server (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES), that fails
+ * A Redis client, to one server (REDIS_URL), the master a set of sentinels names (REDIS_SENTINELS)
+ * or a Redis Cluster (REDIS_CLUSTER_NODES), that fails
  * fast: the app does not start unless Redis answers, a request never waits on a dead connection
  * longer than `timeoutMs` (no offline queue, a command timeout), and the client reconnects by
  * itself, so service resumes when Redis is back. `fastify.redis` is @fastify/redis' own decorator,

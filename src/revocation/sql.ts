@@ -5,8 +5,35 @@ import { nowSeconds, type RevocationBackend } from './store'
 
 const PURGE_INTERVAL_MS = 60_000
 
+export interface RevocationRow {
+  key: string
+  value: number
+  expires_at: number
+}
+
 /**
- * Revocations in the SQL database, for a single instance without Redis. Rows carry their expiry;
+ * Every live revocation of the record, page by page in key order: tokens, sessions and cut-offs,
+ * what Redis needs to be restored. Spent refresh tokens stay out: they are only ever read in SQL.
+ */
+export async function * liveRevocations (db: Kysely<Database>, pageSize: number): AsyncGenerator<RevocationRow[]> {
+  let after = ''
+  for (;;) {
+    const page = await db.selectFrom('revocations').select(['key', 'value', 'expires_at'])
+      .where('expires_at', '>', nowSeconds())
+      .where('key', '>', after)
+      .where('key', 'like', '{u:%')
+      .where('key', 'not like', '%}:r:%')
+      .orderBy('key').limit(pageSize).execute()
+    if (page.length === 0) return
+    yield page.map((row) => ({ key: row.key, value: Number(row.value), expires_at: Number(row.expires_at) }))
+    if (page.length < pageSize) return
+    after = page[page.length - 1].key
+  }
+}
+
+/**
+ * Revocations in the SQL database: the store of a single instance without Redis, and with Redis
+ * the durable record Redis is restored from. Rows carry their expiry;
  * reads ignore expired rows, and a timer deletes them so the table holds only live tokens.
  */
 export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogger): RevocationBackend {
@@ -30,6 +57,16 @@ export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogg
     async write (key, value, expiresAt) {
       await db.insertInto('revocations').values({ key, value, expires_at: expiresAt })
         .onConflict((conflict) => conflict.column('key').doUpdateSet({ value, expires_at: expiresAt }))
+        .execute()
+    },
+    async raise (key, value, expiresAt) {
+      // Both sides of each case read the row as it was, in SQLite and PostgreSQL alike.
+      const replace = sql<boolean>`revocations.expires_at <= ${nowSeconds()} or revocations.value < excluded.value`
+      await db.insertInto('revocations').values({ key, value, expires_at: expiresAt })
+        .onConflict((conflict) => conflict.column('key').doUpdateSet({
+          value: sql<number>`case when ${replace} then excluded.value else revocations.value end`,
+          expires_at: sql<number>`case when ${replace} then excluded.expires_at else revocations.expires_at end`
+        }))
         .execute()
     },
     async add (key, value, expiresAt) {

@@ -15,7 +15,9 @@ export interface RevocableToken {
 
 /**
  * Where revocations live: Redis when configured (shared by every instance), else the SQL database.
- * Every entry expires with the last token it can concern, so the store holds only live tokens.
+ * With Redis, the SQL database keeps the durable record: every revocation is written there first,
+ * and Redis is restored from it when it loses data (see loss-watch.ts). Every entry expires with
+ * the last token it can concern, so the store holds only live tokens.
  * Each method throws RevocationUnavailable when the store does not answer in time; the SQL store
  * rethrows the database's own connection errors instead, which answer database_unavailable.
  */
@@ -44,6 +46,8 @@ export interface RevocationBackend {
   read: (keys: string[]) => Promise<Array<string | number | null | undefined>>
   /** Stores `value` under `key` until `expiresAt` (seconds); called only while that lies ahead. */
   write: (key: string, value: number, expiresAt: number) => Promise<void>
+  /** Like write, but a live value that is larger stays (with its expiry): a cut-off never moves back. Atomic. */
+  raise: (key: string, value: number, expiresAt: number) => Promise<void>
   /** Like write, but only where no live value is stored; true when it stored. Atomic. */
   add: (key: string, value: number, expiresAt: number) => Promise<boolean>
   /** Adds 1 to the live value (a missing or expired one counts as 0, and then expires at `expiresAt`); atomic. */
@@ -79,43 +83,95 @@ export function storeGuard (backend: RevocationBackend, log: FastifyBaseLogger):
   }
 }
 
-export function revocationStore (backend: RevocationBackend, log: FastifyBaseLogger): RevocationStore {
-  const guarded = storeGuard(backend, log)
+/** Decides whether Redis' answers can be believed: see loss-watch.ts. */
+export interface RedisTrust {
+  /** The marker key read along with every check, in the same MGET. */
+  markerKey: string
+  /** A number to hand to `confirms` with the reply; undefined while Redis is not to be believed. */
+  begin: () => number | undefined
+  /** Whether a reply read since `begin` can be believed, given the marker it carried; if not, a check starts. */
+  confirms: (begun: number, marker: unknown) => boolean
+}
 
-  async function writeUntil (key: string, value: number, expiresAt: number): Promise<void> {
+/** With Redis: the SQL record every revocation is written to first, and what says when Redis can be believed. */
+export interface DurableRecord {
+  record: RevocationBackend
+  /** Absent for a Redis Cluster: its losses are not detected (see docs/tokens-and-revocation.md). */
+  trust?: RedisTrust
+}
+
+// A check answered from the SQL record (while Redis is being restored) must still answer in time.
+const RECORD_READ_TIMEOUT_MS = 1500
+
+async function within<T> (ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(`no answer within ${ms} ms`)) }, ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export function revocationStore (backend: RevocationBackend, log: FastifyBaseLogger, durable?: DurableRecord): RevocationStore {
+  const guarded = storeGuard(backend, log)
+  const record = durable?.record
+  const trust = durable?.trust
+  const guardedRecord = record === undefined ? guarded : storeGuard(record, log)
+
+  /** Into the durable record first, so that nothing acknowledged can be lost with Redis; then Redis. */
+  async function writeUntil (kind: 'write' | 'raise', key: string, value: number, expiresAt: number): Promise<void> {
     if (expiresAt <= nowSeconds()) return
-    await guarded(async () => { await backend.write(key, value, expiresAt) })
+    if (record !== undefined) await guardedRecord(async () => { await record[kind](key, value, expiresAt) })
+    await guarded(async () => { await backend[kind](key, value, expiresAt) })
+  }
+
+  async function read (checkKeys: string[]): Promise<Array<string | number | null | undefined>> {
+    if (record === undefined || trust === undefined) return await guarded(async () => await backend.read(checkKeys))
+    const begun = trust.begin()
+    if (begun !== undefined) {
+      const [marker, ...values] = await guarded(async () => await backend.read([trust.markerKey, ...checkKeys]))
+      if (trust.confirms(begun, marker)) return values
+    }
+    // Redis may have lost data and is not restored yet: the record holds every acknowledged revocation.
+    return await guardedRecord(async () => await within(RECORD_READ_TIMEOUT_MS, record.read(checkKeys)))
   }
 
   return {
     async isRevoked (token) {
-      const values = await guarded(async () => await backend.read([
+      const values = await read([
         keys.token(token.sub, token.jti),
         keys.session(token.sub, token.sid ?? token.jti),
         keys.user(token.sub)
-      ]))
+      ])
       if (values[0] != null || values[1] != null) return true
       const cutoff = values[2]
       return cutoff != null && issuedAtMs(token) <= Number(cutoff)
     },
     async revokeToken (sub, jti, expiresAt) {
-      await writeUntil(keys.token(sub, jti), 1, expiresAt)
+      await writeUntil('write', keys.token(sub, jti), 1, expiresAt)
     },
     async revokeSession (sub, sid, expiresAt) {
-      await writeUntil(keys.session(sub, sid), 1, expiresAt)
+      await writeUntil('write', keys.session(sub, sid), 1, expiresAt)
     },
     async revokeUser (sub, cutoff, expiresAt) {
-      await writeUntil(keys.user(sub), cutoff, expiresAt)
+      await writeUntil('raise', keys.user(sub), cutoff, expiresAt)
     },
     async spendRefreshToken (sub, jti, expiresAt) {
       // An expired token never reaches this point, so there is always a lifetime left to keep the mark.
-      return await guarded(async () => await backend.add(keys.spentRefresh(sub, jti), 1, Math.max(expiresAt, nowSeconds() + 1)))
+      // With Redis, spends live in the SQL record alone: its insert is as atomic across instances, and
+      // a spend then outlives any loss of Redis.
+      const spends = record ?? backend
+      return await guardedRecord(async () => await spends.add(keys.spentRefresh(sub, jti), 1, Math.max(expiresAt, nowSeconds() + 1)))
     },
     async ping () {
       await guarded(async () => { await backend.ping() })
     },
     async close () {
       await backend.close()
+      await record?.close()
     }
   }
 }

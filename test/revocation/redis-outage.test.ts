@@ -54,7 +54,10 @@ t.test('Redis down: protected requests fail closed with 503, anonymous ones are 
   t.equal(item.statusCode, 200)
   t.match(item.json(), { name: 'widget', price: 12.5 })
   t.equal((await call(app, { method: 'GET', url: '/item/nothing-here', headers: bearer(user.access) })).json().error, 'not_found')
-  t.equal((await call(app, { method: 'POST', url: '/refresh', headers: bearer(user.refresh) })).statusCode, 200, 'refresh works')
+  const refreshed = await call(app, { method: 'POST', url: '/refresh', headers: bearer(user.refresh) })
+  t.equal(refreshed.statusCode, 200, 'refresh works')
+  // Rotation spent user.refresh; the new one is the session's refresh token from now on.
+  const refreshToken: string = refreshed.json().refresh_token
   const readyBefore = await call(app, { method: 'GET', url: '/health/ready' })
   t.equal(readyBefore.statusCode, 200)
   t.same(readyBefore.json(), { status: 'ok', checks: { database: 'ok', revocation: 'ok' } })
@@ -63,7 +66,7 @@ t.test('Redis down: protected requests fail closed with 503, anonymous ones are 
 
   // Each of these resolving at all (within the bound) is the point: no request waits on the dead connection.
   assertUnavailable(t, await call(app, { method: 'GET', url: '/item/widget', headers: bearer(user.access) }), 'GET /item/widget')
-  assertUnavailable(t, await call(app, { method: 'POST', url: '/refresh', headers: bearer(user.refresh) }), 'POST /refresh')
+  assertUnavailable(t, await call(app, { method: 'POST', url: '/refresh', headers: bearer(refreshToken) }), 'POST /refresh')
   assertUnavailable(t, await call(app, { method: 'GET', url: '/items', headers: bearer(user.access) }),
     'GET /items with a token (an optional route still checks a present token)')
   assertUnavailable(t, await call(app, { method: 'PUT', url: '/item/widget', headers: bearer(user.access), payload: { price: 1 } }), 'PUT /item/widget')
@@ -107,7 +110,7 @@ t.test('Redis down: protected requests fail closed with 503, anonymous ones are 
   const readyAfter = await call(app, { method: 'GET', url: '/health/ready' })
   t.equal(readyAfter.statusCode, 200, '/health/ready is ready again')
   t.same(readyAfter.json(), { status: 'ok', checks: { database: 'ok', revocation: 'ok' } })
-  t.equal((await call(app, { method: 'POST', url: '/refresh', headers: bearer(user.refresh) })).statusCode, 200, 'refresh works again')
+  t.equal((await call(app, { method: 'POST', url: '/refresh', headers: bearer(refreshToken) })).statusCode, 200, 'refresh works again')
   const full = await call(app, { method: 'GET', url: '/items', headers: bearer(user.access) })
   t.equal(full.statusCode, 200)
   t.match(full.json(), { items: [{ name: 'widget', price: 12.5 }] })
