@@ -4,6 +4,7 @@ import Redis, { Cluster } from 'ioredis'
 import type { RedisConfig } from '../../src/config'
 
 const CONNECT_TIMEOUT_MS = 2000
+const RESTART_DELAY_MS = 500
 const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 2000)
 
 function describe (config: RedisConfig): string {
@@ -45,15 +46,16 @@ function createClient (config: RedisConfig): Redis | Cluster {
     return new Redis({
       ...shared,
       ...failFast,
-      retryStrategy,
+      // Each try asks the sentinels where the master is: after a failover the new master is found
+      // within timeoutMs of the switch, so requests fail closed for the failover time plus that.
+      retryStrategy: (attempt: number) => Math.min(attempt * 50, Math.max(config.timeoutMs, 100)),
       sentinels: config.sentinels,
       name: config.sentinelName,
       sentinelRetryStrategy: retryStrategy,
       sentinelCommandTimeout: config.timeoutMs,
-      // Listens to the sentinels' +switch-master, so a master demoted without losing its
-      // connection (a manual failover, a partition that heals) is left at once, not on the next error.
-      failoverDetector: true,
-      // A write that meets a demoted master reconnects, and so finds the new one through the sentinels.
+      // Not ioredis' failoverDetector: a +switch-master arriving while it reconnects ends the client
+      // for good (ioredis 6.0). A master demoted without losing its connection is left on the first
+      // write it refuses: a write that meets a demoted master reconnects, through the sentinels.
       reconnectOnError: (error) => error.message.startsWith('READONLY') ? 2 : false
     })
   }
@@ -81,9 +83,18 @@ export default fp<RedisConfig>(async function redis (fastify, config) {
     if (connected) fastify.log.warn({ err: error, redis: where }, 'redis connection lost')
     connected = false
   })
+  // ioredis gives up for good when a reconnection fails in some ways (a sentinel connection closed
+  // half-way): the service would answer 503 until restarted. Until the app closes, start over.
+  let closing = false
+  client.on('end', () => {
+    if (closing) return
+    fastify.log.warn({ redis: where }, 'redis client gave up reconnecting; starting over')
+    setTimeout(() => { if (!closing) client.connect().catch(() => {}) }, RESTART_DELAY_MS).unref()
+  })
   // quit() needs a writable connection (there is no offline queue): while Redis is down it would
   // reject and leave the client reconnecting for ever. Quit when connected, else just disconnect.
   async function close (): Promise<void> {
+    closing = true
     if (client.status === 'ready') await client.quit().catch(() => {})
     client.disconnect()
   }

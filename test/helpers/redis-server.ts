@@ -19,6 +19,8 @@ export interface PrivateRedis {
   stop: () => Promise<void>
   /** Starts it again on the same port and waits until it answers PING. */
   start: () => Promise<void>
+  /** Sends a signal to the running server (SIGSTOP, SIGCONT…). */
+  signal: (signal: NodeJS.Signals) => void
 }
 
 /** A port nothing listens on right now: the kernel picks one, then it is released. */
@@ -147,6 +149,9 @@ export async function startRedisServer (t: Test, extraArgs: string[] = []): Prom
     },
     async start () {
       await startOn(port)
+    },
+    signal (signal) {
+      if (isRunning(running)) running.child.kill(signal)
     }
   }
 }
