@@ -81,9 +81,10 @@ export async function startSentinelGroup (t: Test, downAfterMs = 1000): Promise<
     return undefined
   }
   const name = 'gatehouse-test'
-  const master = await startRedisServer(t)
+  // A replica saves what it receives in a full sync to its directory: a temporary one, not the cwd.
+  const master = await startRedisServer(t, ['--dir', tempDir(t)])
   if (master === undefined) return undefined
-  const replica = await startRedisServer(t, ['--replicaof', '127.0.0.1', String(master.port)])
+  const replica = await startRedisServer(t, ['--dir', tempDir(t), '--replicaof', '127.0.0.1', String(master.port)])
   if (replica === undefined) return undefined
   await until('the replica in sync', async () => await withClient(replica.port, async (client) =>
     (await client.info('replication')).includes('master_link_status:up')))
