@@ -184,7 +184,8 @@ export function redisLossWatch ({ redis, keyPrefix, rows, log }: LossWatchOption
 
   const onReady = (): void => { distrust() }
   redis.on('ready', onReady)
-  const timer = setInterval(requestCheck, CHECK_INTERVAL_MS)
+  // While Redis is down its reconnection (`ready`) brings the check; checking meanwhile only fails.
+  const timer = setInterval(() => { if (redis.status === 'ready') requestCheck() }, CHECK_INTERVAL_MS)
   timer.unref()
 
   return {
