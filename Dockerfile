@@ -1,18 +1,17 @@
 # Gatehouse's image. Build: docker build -t gatehouse .   Run: see deploy/compose.yaml.
 
 # Build stage: the TypeScript compiler and the other dev dependencies live and die here.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY plugins ./plugins
 COPY routes ./routes
-RUN npm run build
+# npm ci builds (the prepare script); then only the production dependencies stay, for the final stage.
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 # Final stage: production dependencies and the compiled code, run by an unprivileged user.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # tini as PID 1 passes SIGTERM on to Node (which then drains and shuts down) and reaps zombies;
 # Node as PID 1 would not get the kernel's default signal handling.
 RUN apt-get update \
@@ -23,7 +22,7 @@ RUN apt-get update \
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/plugins ./dist/plugins
 COPY --from=build /app/dist/routes ./dist/routes
