@@ -1,5 +1,8 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { parseEnv } from 'node:util'
 import { SIGNING_ALGORITHMS } from './tokens'
 import type { Signing } from './tokens'
 import { isProxyEntry, proxyList } from './http'
@@ -13,11 +16,14 @@ const LogLevel = Type.Union(
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
-  DATABASE_URL: Type.String({
+  // Where the default SQLite database and the generated secret live: the same place whatever the
+  // directory a command is run from.
+  DATA_DIR: Type.String({ minLength: 1, default: join(packageRoot(), 'data') }),
+  // Unset: SQLite in DATA_DIR/gatehouse.db. A relative sqlite: path is from the current directory.
+  DATABASE_URL: Type.Optional(Type.String({
     pattern: '^(sqlite:.+|postgres(ql)?://.+)$',
-    default: 'sqlite:./data/gatehouse.db',
     errorMessage: 'must be sqlite:<path> or postgres://[user[:password]@]host[:port]/database'
-  }),
+  })),
   // PostgreSQL only. Every instance holds up to this many connections: instances × size must stay
   // below the server's max_connections.
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
@@ -78,7 +84,8 @@ export const EnvSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: '' }),
   // On SIGTERM/SIGINT: how long new requests are still served while /health/ready says 503, so the
   // proxy takes the instance out; then the whole shutdown must end within SHUTDOWN_TIMEOUT_MS.
-  SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 600000, default: 5000 }),
+  // Unset: 5000, or 0 with NODE_ENV=development.
+  SHUTDOWN_DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
   ADMIN_USERNAMES: Type.String({ default: '' }),
   // OpenAPI document at /openapi.json and Swagger UI at /docs.
@@ -86,11 +93,45 @@ export const EnvSchema = Type.Object({
   // Prometheus metrics at /metrics, on PORT, or on METRICS_PORT alone (kept off the public proxy).
   METRICS_ENABLED: Type.Boolean({ default: true }),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
-  LOG_LEVEL: Type.Union([LogLevel], { default: 'info' })
+  LOG_LEVEL: Type.Union([LogLevel], { default: 'info' }),
+  // pretty: human-readable lines through pino-pretty (a development dependency), for `npm run dev`.
+  LOG_FORMAT: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json' }),
+  // development: no shutdown drain by default (no proxy is waiting for /health/ready to say 503).
+  NODE_ENV: Type.Optional(Type.String())
 })
 export type Env = Static<typeof EnvSchema>
 
 export const MIN_SECRET_BYTES = 32
+
+/** The directory holding Gatehouse's package.json, from src/ (tests) or dist/src/ (built). */
+function packageRoot (): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir
+    if (dirname(dir) === dir) return process.cwd()
+  }
+}
+
+/**
+ * The service's environment: the process's, over the settings of a `.env` file in the current
+ * directory when there is one (as dotenv and @fastify/env read it): the environment wins.
+ */
+export function environment (file = '.env'): Record<string, string | undefined> {
+  if (!existsSync(file)) return process.env
+  return { ...parseEnv(readFileSync(file, 'utf8')), ...process.env }
+}
+
+/** What a setting accepts, said in words: the values of a choice, the bounds of a number. */
+function accepted (schema: TSchema): string | undefined {
+  const { errorMessage } = schema as { errorMessage?: string }
+  if (errorMessage !== undefined) return errorMessage
+  const choices = (schema.anyOf as TSchema[] | undefined)?.flatMap((choice) => choice.anyOf ?? [choice])
+  if (choices?.every((choice) => choice.const !== undefined) === true) {
+    return `must be one of ${choices.map((choice) => String(choice.const)).join(', ')}`
+  }
+  if (schema.type === 'boolean') return 'must be true or false'
+  if (schema.type === 'integer') return `must be a whole number from ${String(schema.minimum)} to ${String(schema.maximum)}`
+  return undefined
+}
 
 /** A URL's password never reaches a message: `scheme://user:***@host`. */
 function withoutPassword (value: unknown): unknown {
@@ -105,10 +146,13 @@ export class ConfigError extends Error {
 }
 
 function databaseConfig (env: Env) {
-  if (env.DATABASE_URL.startsWith('sqlite:')) {
-    return { kind: 'sqlite' as const, path: env.DATABASE_URL.slice('sqlite:'.length) }
+  const url = env.DATABASE_URL ?? `sqlite:${join(env.DATA_DIR, 'gatehouse.db')}`
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length)
+    // Absolute, so every message names the very file; :memory: is SQLite's own name.
+    return { kind: 'sqlite' as const, path: path === ':memory:' || isAbsolute(path) ? path : resolve(path) }
   }
-  return { kind: 'postgres' as const, url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, timeoutMs: env.DATABASE_TIMEOUT_MS }
+  return { kind: 'postgres' as const, url, poolSize: env.DATABASE_POOL_SIZE, timeoutMs: env.DATABASE_TIMEOUT_MS }
 }
 export type DatabaseConfig = ReturnType<typeof databaseConfig>
 
@@ -129,12 +173,17 @@ function redisConfig (env: Env) {
 }
 export type RedisConfig = NonNullable<ReturnType<typeof redisConfig>>
 
+function shutdownDrainMs (env: Env): number {
+  return env.SHUTDOWN_DRAIN_MS ?? (env.NODE_ENV === 'development' ? 0 : 5000)
+}
+
 function toConfig (env: Env) {
   return {
     port: env.PORT,
     host: env.HOST,
     trustProxy: proxyList(env.TRUST_PROXY),
-    shutdown: { drainMs: env.SHUTDOWN_DRAIN_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
+    shutdown: { drainMs: shutdownDrainMs(env), timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
+    dataDir: resolve(env.DATA_DIR),
     database: databaseConfig(env),
     redis: redisConfig(env),
     jwtSecret: env.JWT_SECRET_KEY,
@@ -163,7 +212,8 @@ function toConfig (env: Env) {
     adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map(canonicalUsername).filter(Boolean)),
     docsEnabled: env.DOCS_ENABLED,
     metrics: { enabled: env.METRICS_ENABLED, port: env.METRICS_PORT },
-    logLevel: env.LOG_LEVEL
+    logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT
   }
 }
 export type Config = ReturnType<typeof toConfig>
@@ -184,7 +234,7 @@ function crossChecks (env: Env): string[] {
   for (const entry of proxyList(env.TRUST_PROXY)) {
     if (!isProxyEntry(entry)) problems.push(`TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address or CIDR block`)
   }
-  if (env.SHUTDOWN_DRAIN_MS >= env.SHUTDOWN_TIMEOUT_MS) {
+  if (shutdownDrainMs(env) >= env.SHUTDOWN_TIMEOUT_MS) {
     problems.push('SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS, which bounds the whole shutdown')
   }
   if (env.JWT_ALGORITHM === 'HS256') {
@@ -224,7 +274,7 @@ export function loadConfig (source: Record<string, string | undefined>): Config 
   const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
   for (const error of Value.Errors(EnvSchema, env)) {
     // A setting may say in its schema what a valid value looks like, better than the bare pattern.
-    const message = (error.schema as { errorMessage?: string }).errorMessage ?? error.message
+    const message = accepted(error.schema) ?? error.message
     problems.push(`${error.path.slice(1) || 'environment'}: ${message} (got ${JSON.stringify(withoutPassword(error.value))})`)
   }
   if (env.JWT_SECRET_KEY !== undefined && Buffer.byteLength(env.JWT_SECRET_KEY) < MIN_SECRET_BYTES) {

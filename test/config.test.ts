@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config'
 import { readOrCreateSecret } from '../src/tokens'
@@ -12,7 +12,10 @@ t.test('defaults', async (t) => {
   t.match(config, {
     port: 3000,
     host: '127.0.0.1',
-    database: { kind: 'sqlite', path: './data/gatehouse.db' },
+    // The installation's data/ folder, whatever the current directory.
+    database: { kind: 'sqlite', path: resolve(__dirname, '..', 'data', 'gatehouse.db') },
+    dataDir: resolve(__dirname, '..', 'data'),
+    shutdown: { drainMs: 5000 },
     redis: undefined,
     jwtSecret: undefined,
     accessTokenExpires: 900,
@@ -20,6 +23,24 @@ t.test('defaults', async (t) => {
     logLevel: 'info'
   })
   t.same([...config.adminUsernames], [])
+  t.equal(loadConfig({ DATABASE_URL: 'sqlite:rel/x.db' }).database.path, join(process.cwd(), 'rel', 'x.db'), 'a relative path, made absolute')
+  t.equal(loadConfig({ DATA_DIR: '/srv/gh' }).database.path, '/srv/gh/gatehouse.db')
+  t.equal(loadConfig({ NODE_ENV: 'development' }).shutdown.drainMs, 0, 'no drain in development')
+  t.equal(loadConfig({ NODE_ENV: 'development', SHUTDOWN_DRAIN_MS: '300' }).shutdown.drainMs, 300, 'unless asked for')
+})
+
+t.test('each setting\'s error names it and what it accepts', async (t) => {
+  for (const [env, message] of [
+    [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")'],
+    [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT: must be one of json, pretty (got "xml")'],
+    [{ JWT_COOKIE_SAMESITE: 'Lax ' }, 'JWT_COOKIE_SAMESITE: must be one of strict, lax, none (got "Lax ")'],
+    [{ JWT_ALGORITHM: 'HS512' }, 'JWT_ALGORITHM: must be one of HS256, RS256, ES256, EdDSA (got "HS512")'],
+    [{ DOCS_ENABLED: 'yes' }, 'DOCS_ENABLED: must be true or false (got "yes")'],
+    [{ PORT: '70000' }, 'PORT: must be a whole number from 0 to 65535 (got 70000)']
+  ] as const) {
+    const error = (() => { try { loadConfig(env) } catch (e) { return e as Error } })()
+    t.ok(error?.message.split('\n').includes(`  ${message}`), message)
+  }
 })
 
 t.test('values are converted and empty strings count as unset', async (t) => {
