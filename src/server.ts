@@ -1,23 +1,33 @@
+import closeWithGrace from 'close-with-grace'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from './app'
-import { ConfigError, loadConfig } from './config'
+import { ConfigError, environment, loadConfig } from './config'
 import { readOrCreateSecret, KeyConfigError, loadSigning } from './tokens'
 
-const SECRET_FILE = './data/jwt-secret'
+// A second stop signal this soon after the first is the same request twice: a terminal's Ctrl-C
+// reaches both `npm start` and node, and npm forwards it to node again; systemd signals every
+// process of the unit. A later one is someone insisting: exit at once.
+const SAME_SIGNAL_MS = 500
 
 // The only file that reads the environment and listens.
 async function main (): Promise<void> {
-  const config = loadConfig(process.env)
+  const config = loadConfig(environment())
+  const secretFileName = join(config.dataDir, 'jwt-secret')
   let secretFile: { created: boolean } | undefined
   // HS256 without JWT_SECRET_KEY signs with a secret generated once and kept in a file.
   const signing = loadSigning(config.jwt, () => {
     if (config.jwtSecret !== undefined) return config.jwtSecret
-    const kept = readOrCreateSecret(SECRET_FILE)
+    const kept = readOrCreateSecret(secretFileName)
     secretFile = kept
     return kept.secret
   })
-  const app = await buildApp({ ...config, signing })
+  const logger = config.logFormat === 'pretty'
+    ? { level: config.logLevel, transport: { target: 'pino-pretty', options: { sync: true } } }
+    : { level: config.logLevel }
+  const app = await buildApp({ ...config, signing }, { logger })
   if (secretFile !== undefined) {
-    app.log.warn({ file: SECRET_FILE, created: secretFile.created },
+    app.log.warn({ file: secretFileName, created: secretFile.created },
       'JWT_SECRET_KEY is not set: signing with the generated secret kept in the file; set JWT_SECRET_KEY in production')
   }
   if (signing.algorithm !== 'HS256') {
@@ -25,32 +35,48 @@ async function main (): Promise<void> {
   }
 
   const { drainMs, timeoutMs } = config.shutdown
-  let stopping = false
   // Drain, then close: /health/ready turns 503 at once while requests are still served for
   // drainMs, so the proxy takes the instance out; then the listener closes, requests in flight
   // finish, and Redis and the database close. A shutdown that hangs is cut off after timeoutMs.
-  function shutdown (signal: NodeJS.Signals): void {
-    if (stopping) return
-    stopping = true
-    setTimeout(() => {
-      app.log.error({ timeoutMs }, 'shutdown did not finish in time: exiting anyway')
-      process.exit(1)
-    }, timeoutMs)
-    app.log.info({ signal, drainMs }, 'shutting down: draining')
-    app.draining.start()
-    setTimeout(() => {
+  // An uncaught exception or rejection is logged and closes the same way, without the drain.
+  let stopSignal: NodeJS.Signals | undefined
+  const closer = closeWithGrace({
+    delay: timeoutMs,
+    logger: false,
+    // SIGINT and SIGTERM are handled below; SIGHUP reloads keys.
+    skip: ['SIGINT', 'SIGTERM', 'SIGHUP'],
+    onTimeout: () => { app.log.error({ timeoutMs }, 'shutdown did not finish in time: exiting anyway') },
+    onSecondError: (error) => { app.log.fatal({ err: error }, 'uncaught error while shutting down: exiting at once') }
+  }, async ({ err, signal }) => {
+    if (err !== undefined) {
+      app.log.fatal({ err }, 'uncaught error: shutting down')
+    } else {
+      app.log.info({ signal: stopSignal ?? signal, drainMs }, 'shutting down: draining')
+      app.draining.start()
+      await sleep(drainMs)
       app.log.info('drained: closing the listener, finishing requests in flight')
-      app.close().then(() => {
-        app.log.info('shut down')
-        process.exit(0)
-      }, (error: unknown) => {
-        app.log.error({ err: error }, 'shutdown failed')
-        process.exit(1)
-      })
-    }, drainMs)
+    }
+    try {
+      await app.close()
+    } catch (error) {
+      app.log.error({ err: error }, 'shutdown failed')
+      throw error
+    }
+    app.log.info('shut down')
+  })
+  let firstSignalAt: number | undefined
+  function stop (signal: NodeJS.Signals): void {
+    if (firstSignalAt === undefined) {
+      firstSignalAt = Date.now()
+      stopSignal = signal
+      void closer.close()
+    } else if (Date.now() - firstSignalAt >= SAME_SIGNAL_MS) {
+      app.log.warn({ signal }, 'second stop signal: exiting at once')
+      process.exit(1)
+    }
   }
-  process.on('SIGINT', shutdown)
-  process.on('SIGTERM', shutdown)
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
   // SIGHUP re-reads the signing keys (JWT_PRIVATE_KEY_FILE or JWT_KEYS_DIR), so a key added to
   // keys.json is published without a restart; a set that cannot work is refused and the old one kept.
   process.on('SIGHUP', () => {

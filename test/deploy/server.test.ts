@@ -70,7 +70,7 @@ t.test('a bad setting stops the start with a clear message', async (t) => {
     [{ PORT: 'http' }, /PORT: must be a whole number/],
     [{ REDIS_URL: 'redis://127.0.0.1:1', JWT_SECRET_KEY: 'x'.repeat(32) }, /Redis at redis:\/\/127\.0\.0\.1:1 did not answer/]
   ] as const) {
-    const child = spawn(process.execPath, [SERVER], { cwd, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } })
+    const child = spawn(process.execPath, [SERVER], { cwd, env: { PATH: process.env.PATH ?? '', PORT: '0', DATA_DIR: join(cwd, 'data'), ...env } })
     let output = ''
     child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
     const code = await new Promise((resolve) => child.once('exit', resolve))

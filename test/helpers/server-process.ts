@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 
 import type {} from 'tap'
 
@@ -24,13 +24,14 @@ export interface ServerProcess {
 }
 
 /**
- * Starts the built server with nothing but `env` (and PATH) in its environment, in `cwd`, on a
- * free loopback port; resolves once it listens. SIGKILLed when the test ends, if still running.
+ * Starts the built server with nothing but `env` (and PATH) in its environment, in `cwd`, its data
+ * (DATA_DIR) in `cwd`/data, on a free loopback port; resolves once it listens. SIGKILLed when the
+ * test ends, if still running. `command` runs it otherwise (`npm start`, a preloaded module).
  */
-export async function startServer (t: Test, cwd: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [SERVER], {
+export async function startServer (t: Test, cwd: string, env: Record<string, string> = {}, command = [process.execPath, SERVER]): Promise<ServerProcess> {
+  const child = spawn(command[0], command.slice(1), {
     cwd,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', DATA_DIR: join(cwd, 'data'), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
