@@ -32,12 +32,16 @@ export async function startServer (t: Test, cwd: string, env: Record<string, str
   const child = spawn(command[0], command.slice(1), {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', DATA_DIR: join(cwd, 'data'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own, so the teardown also ends what `npm start` started.
+    detached: true
   })
   let output = ''
   const exited = new Promise<number | null>((resolve) => { child.once('exit', (code) => { resolve(code) }) })
   t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL')
+    } catch {}
     await exited
   })
   const logLines = (): Array<Record<string, any>> => output.split('\n').flatMap((line) => {
