@@ -30,6 +30,7 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
     const username = newAccountUsername(request.body.username)
     if (username === undefined) throw new ValidationFailed(`body/username ${NEW_USERNAME_RULE}`)
     const id = await fastify.users.create(username, await passwords.hash(request.body.password))
+    audit(request, 'user_registered', { userId: id, username })
     return await reply.code(201).send({ message: 'User created successfully.', id })
   })
 

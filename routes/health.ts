@@ -17,7 +17,12 @@ async function passes (check: () => Promise<unknown>): Promise<'ok' | 'failing'>
 }
 
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
+  // Probes come every few seconds from every balancer and orchestrator: their request and response
+  // lines at info would drown the log. They are logged when the log is at debug or trace; else
+  // only their warnings and errors are.
+  const logLevel = ['debug', 'trace'].includes(fastify.log.level) ? undefined : 'warn'
   fastify.get('/health/live', {
+    logLevel,
     schema: {
       tags: ['health'],
       summary: 'Liveness: the process runs',
@@ -28,6 +33,7 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
   })
 
   fastify.get('/health/ready', {
+    logLevel,
     schema: {
       tags: ['health'],
       summary: 'Readiness: the database and the revocation store answer, and the instance is not shutting down',

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 
 export type AuditEvent =
-  | 'login_succeeded' | 'login_failed' | 'login_throttled' | 'logout' | 'refresh_reuse_detected'
+  | 'user_registered' | 'login_succeeded' | 'login_failed' | 'login_throttled' | 'logout' | 'refresh_reuse_detected'
   | 'sessions_revoked' | 'password_changed' | 'user_deleted'
   // Only the admin CLI makes accounts with the admin flag and changes the flag.
   | 'user_created' | 'admin_flag_set' | 'admin_flag_cleared'

@@ -37,13 +37,14 @@ forEachStore(t, async (t, store) => {
   const records = lines.map((line) => JSON.parse(line))
   const events = records.filter((record) => record.audit === true)
   t.same(events.map((event) => event.event), [
-    'login_failed', 'login_succeeded', 'login_succeeded', 'refresh_reuse_detected', 'logout', 'login_succeeded',
+    'user_registered', 'login_failed', 'login_succeeded', 'login_succeeded', 'refresh_reuse_detected', 'logout', 'login_succeeded',
     'password_changed', 'sessions_revoked', 'login_succeeded', 'user_deleted'
   ])
   for (const event of events) {
     t.equal(event.client, '127.0.0.1', `${event.event} names the client address`)
     t.type(event.reqId, 'string', `${event.event} carries the request id`)
     if (event.event !== 'login_failed') t.equal(event.user_id, String(id), `${event.event} names the user`)
+    if (event.event === 'user_registered') t.equal(event.username, 'audited', 'registration names the new account')
   }
   const log = lines.join('')
   t.ok(secrets.length > 10)
