@@ -80,7 +80,8 @@ export const EnvSchema = Type.Object({
   ITEMS_PAGE_CACHE_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   PASSWORD_HASH_CONCURRENCY: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
   PASSWORD_HASH_QUEUE: Type.Integer({ minimum: 0, maximum: 100000, default: 1000 }),
-  // Proxies (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For and X-Request-Id are believed.
+  // Proxies (addresses, CIDR blocks, or loopback/linklocal/uniquelocal, comma-separated) whose
+  // X-Forwarded-For, X-Forwarded-Proto and X-Request-Id are believed.
   TRUST_PROXY: Type.String({ default: '' }),
   // On SIGTERM/SIGINT: how long new requests are still served while /health/ready says 503, so the
   // proxy takes the instance out; then the whole shutdown must end within SHUTDOWN_TIMEOUT_MS.
@@ -232,7 +233,7 @@ function crossChecks (env: Env): string[] {
     }
   }
   for (const entry of proxyList(env.TRUST_PROXY)) {
-    if (!isProxyEntry(entry)) problems.push(`TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address or CIDR block`)
+    if (!isProxyEntry(entry)) problems.push(`TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address, a CIDR block, or loopback, linklocal or uniquelocal`)
   }
   if (shutdownDrainMs(env) >= env.SHUTDOWN_TIMEOUT_MS) {
     problems.push('SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS, which bounds the whole shutdown')

@@ -112,6 +112,7 @@ t.test('Redis Cluster, trusted proxies and shutdown settings', async (t) => {
     { sentinels: [{ host: 's1', port: 26379 }, { host: '10.0.0.3', port: 26380 }], sentinelName: 'gatehouse', keyPrefix: 'gatehouse:', timeoutMs: 250 })
   t.same(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, 127.0.0.1 ,fd00::/8,::1' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', 'fd00::/8', '::1'])
   t.same(loadConfig({}).trustProxy, [], 'no proxy is trusted by default')
+  t.same(loadConfig({ TRUST_PROXY: 'loopback, uniquelocal,linklocal' }).trustProxy, ['loopback', 'uniquelocal', 'linklocal'], 'the names Fastify\'s proxy-addr knows')
   t.same(loadConfig({}).shutdown, { drainMs: 5000, timeoutMs: 10000 })
   t.same(loadConfig({ SHUTDOWN_DRAIN_MS: '0', SHUTDOWN_TIMEOUT_MS: '2000' }).shutdown, { drainMs: 0, timeoutMs: 2000 })
 
@@ -124,7 +125,7 @@ t.test('Redis Cluster, trusted proxies and shutdown settings', async (t) => {
     [{ REDIS_SENTINELS: 's1:26379,s2' }, /REDIS_SENTINELS: must be host:port/],
     [{ REDIS_SENTINELS: 's1:0' }, /REDIS_SENTINELS: "s1:0" needs a port from 1 to 65535/],
     [{ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'my master' }, /REDIS_SENTINEL_NAME/],
-    [{ TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY: "10.0.0.0\/33" is not an IP address or CIDR block/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY: "10.0.0.0\/33" is not an IP address, a CIDR block, or loopback, linklocal or uniquelocal/],
     [{ TRUST_PROXY: '127.0.0.1,nginx' }, /TRUST_PROXY: "nginx" is not/],
     [{ TRUST_PROXY: '::1/129' }, /TRUST_PROXY/],
     [{ SHUTDOWN_DRAIN_MS: '5000', SHUTDOWN_TIMEOUT_MS: '5000' }, /SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS/],

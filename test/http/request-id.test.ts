@@ -50,7 +50,8 @@ t.test('a direct client cannot choose its request id or its logged address', asy
   const logged = await loggedDuring(lines, async () => {
     response = await app.inject({
       method: 'GET',
-      url: '/health/live',
+      // Not a health probe: those are not logged at info.
+      url: '/items',
       remoteAddress: '198.51.100.7',
       headers: { 'x-request-id': 'forged-id', 'x-forwarded-for': '10.9.9.9, 203.0.113.9' }
     })
@@ -81,4 +82,18 @@ t.test('a trusted proxy\'s id that could forge a log line or header is replaced'
   }
   const kept = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'a'.repeat(128) } })
   t.equal(kept.headers['x-request-id'], 'a'.repeat(128), 'up to 128 plain characters are kept')
+})
+
+t.test('TRUST_PROXY=loopback: the same parser as Fastify\'s, so both believe the same peers', async (t) => {
+  const { app, lines } = await appWithLog(t, { TRUST_PROXY: 'loopback' })
+  const logged = await loggedDuring(lines, async () => await app.inject({
+    url: '/items', remoteAddress: '::ffff:127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'from-the-proxy' }
+  }))
+  t.match(logged.find((line) => line.msg === 'incoming request'), { reqId: 'from-the-proxy', req: { remoteAddress: '203.0.113.9' } },
+    'the request id and the client address, both believed from a loopback peer')
+  const outside = await loggedDuring(lines, async () => await app.inject({
+    url: '/items', remoteAddress: '198.51.100.7', headers: { 'x-forwarded-for': '203.0.113.9', 'x-request-id': 'forged' }
+  }))
+  t.not(outside.find((line) => line.msg === 'incoming request')?.reqId, 'forged', 'nor from anyone else')
+  t.match(outside.find((line) => line.msg === 'incoming request'), { req: { remoteAddress: '198.51.100.7' } })
 })
