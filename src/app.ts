@@ -16,6 +16,7 @@ import securityHeaders from '../plugins/app/security-headers'
 import tokenCookies from '../plugins/app/token-cookies'
 import tokens from '../plugins/app/tokens'
 import usersRepository from '../plugins/app/users-repository'
+import cors from '../plugins/external/cors'
 import docs from '../plugins/external/docs'
 import redis from '../plugins/external/redis'
 import accounts from '../routes/accounts'
@@ -101,6 +102,8 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
   await app.register(errors)
   await app.register(draining)
   await app.register(securityHeaders)
+  // Before the routes: its preflight route and its hook cover every one of them.
+  await app.register(cors, config.cors)
   // Before the routes, so it documents each one; Swagger UI sets its own CSP on its pages.
   if (config.docsEnabled) await app.register(docs)
   await app.register(database, { config })

@@ -89,6 +89,12 @@ export const EnvSchema = Type.Object({
   SHUTDOWN_DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
   ADMIN_USERNAMES: Type.String({ default: '' }),
+  // Browser origins allowed to call the API from their pages (CORS), with credentials; none by default.
+  CORS_ORIGINS: Type.String({
+    default: '',
+    pattern: '^(https?://[^/\\s,]+(,https?://[^/\\s,]+)*)?$',
+    errorMessage: 'must be origins, scheme://host[:port] without a path, comma-separated (no *: credentials are allowed)'
+  }),
   // OpenAPI document at /openapi.json and Swagger UI at /docs.
   DOCS_ENABLED: Type.Boolean({ default: true }),
   // Prometheus metrics at /metrics, on PORT, or on METRICS_PORT alone (kept off the public proxy).
@@ -212,6 +218,7 @@ function toConfig (env: Env) {
     },
     adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map(canonicalUsername).filter(Boolean)),
     docsEnabled: env.DOCS_ENABLED,
+    cors: { origins: env.CORS_ORIGINS === '' ? [] : env.CORS_ORIGINS.split(',') },
     metrics: { enabled: env.METRICS_ENABLED, port: env.METRICS_PORT },
     logLevel: env.LOG_LEVEL,
     logFormat: env.LOG_FORMAT
