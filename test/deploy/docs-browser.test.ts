@@ -1,48 +1,10 @@
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { SECRET, tempDir } from '../helpers'
+import { render, requireChromium } from '../helpers/chromium'
 import { startServer } from '../helpers/server-process'
 
 type Test = tap.Test
-
-// Debian's chromium (.ci/run installs it): Swagger UI is rendered by a real browser, under the
-// CSP the server sends, not just served.
-const CHROMIUM_BIN = '/usr/bin/chromium'
-const IN_CI = process.env.CI === 'true'
-const BROWSER_MS = 15_000
-
-interface Rendered { dom: string, log: string }
-
-/** The DOM of `url` once Swagger UI has rendered, and the browser's log (console and CSP reports). */
-async function render (t: Test, url: string): Promise<Rendered> {
-  const child = spawn(CHROMIUM_BIN, [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${join(tempDir(t), 'profile')}`, '--window-size=1280,2000',
-    // Virtual time runs ahead while the page is idle: the bundle, the document and the render
-    // take well under a second of real time.
-    '--virtual-time-budget=5000', '--enable-logging=stderr', '--v=0', '--dump-dom', url
-  ], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  let dom = ''
-  let log = ''
-  child.stdout.on('data', (chunk: Buffer) => { dom += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { log += chunk.toString() })
-  const exited = new Promise<number | null>((resolve) => { child.once('close', resolve) })
-  // Its own process group: the browser and its helper processes end together.
-  const stop = (): void => { if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL') }
-  t.teardown(stop)
-  let timer: NodeJS.Timeout | undefined
-  const code = await Promise.race([exited, new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late') }, BROWSER_MS) })])
-  clearTimeout(timer)
-  if (code === 'late') {
-    stop()
-    throw new Error(`chromium did not finish within ${BROWSER_MS} ms:\n${log}`)
-  }
-  if (code !== 0) throw new Error(`chromium exited with ${code}:\n${log}`)
-  return { dom, log }
-}
 
 interface Operation { method: string, path: string, locked: boolean }
 
@@ -56,12 +18,7 @@ function operationBlocks (dom: string): Operation[] {
 }
 
 t.test('Swagger UI renders every operation, with its lock, under the /docs CSP', async (t: Test) => {
-  if (!existsSync(CHROMIUM_BIN)) {
-    const message = `${CHROMIUM_BIN} is not installed (apt-get install chromium)`
-    if (IN_CI) t.fail(message)
-    else t.pass(message, { skip: true })
-    return
-  }
+  if (!requireChromium(t)) return
   const dir = tempDir(t)
   const server = await startServer(t, dir, { DATABASE_URL: `sqlite:${join(dir, 'docs.db')}`, JWT_SECRET_KEY: SECRET })
   const document = await (await fetch(`${server.url}/openapi.json`)).json() as { paths: Record<string, Record<string, { security?: unknown[] }>> }
