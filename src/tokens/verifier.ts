@@ -102,7 +102,8 @@ function publicKeyCheck (keyring: Keyring): SignatureCheck {
 
 /**
  * The hot-path verifier (HS256 with a secret, or RS256, ES256, EdDSA with a keyring), in place of @fastify/jwt's `request.jwtVerify()`, whose
- * layering costs several times the HMAC itself (see the Performance section of the README).
+ * layering costs several times the HMAC itself, and whose cache hashes every token to look it up:
+ * `npm run bench:verify` compares the two (docs/performance.md).
  *
  * Verified tokens are remembered in a bounded map keyed by the whole token string, signature
  * included, so a token can only ever find its own claims; a remembered token is still checked
