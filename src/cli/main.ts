@@ -12,6 +12,8 @@ import { Credentials } from '../http'
 import { newSecret } from '../tokens'
 import { openStores, type Stores } from './stores'
 import { table } from './text-table'
+import { readSource, SourceError, sourceKind } from './import-source'
+import { importSummary, importUsers } from './user-import'
 
 const USAGE = `Usage: gatehouse <command> [options]   (or: npm run -s cli -- <command> [options])
 
@@ -21,6 +23,11 @@ const USAGE = `Usage: gatehouse <command> [options]   (or: npm run -s cli -- <co
   user delete <name>                revoke every token of the account, then delete it
   user revoke-sessions <name>       revoke every token of the account (as POST /logout/all)
   user set-admin <name> on|off      set or clear the account's admin flag
+  user import --from SOURCE [--table users] [--dry-run] [--json]
+                                    bring a Flask app's accounts over with their ids: SOURCE is
+                                    sqlite:<path>, postgres://… (its table of id, username,
+                                    password) or a .jsonl file of {id, username, password} lines;
+                                    taken ids or names are skipped and reported (exit status 1)
   db migrate                        bring the database schema up to date
   secret generate                   print a new JWT_SECRET_KEY
   keys generate <algorithm>         print a new private key (PEM) for RS256, ES256 or EdDSA
@@ -43,6 +50,9 @@ interface Invocation {
   positionals: string[]
   json: boolean
   admin: boolean
+  from?: string
+  table: string
+  dryRun: boolean
 }
 
 /** Reads a line from the terminal without echoing it. */
@@ -118,7 +128,8 @@ interface Context {
   audit: (event: AuditEvent, user: { id: number, username: string }) => void
 }
 
-type Command = (context: Context, args: Invocation) => Promise<string>
+/** The output, or the output with an exit status other than 0 (a partial success). */
+type Command = (context: Context, args: Invocation) => Promise<string | { output: string, exitCode: number }>
 
 const userCommands: Record<string, { usage: string, arity: number, run: Command }> = {
   create: {
@@ -191,6 +202,23 @@ const userCommands: Record<string, { usage: string, arity: number, run: Command 
       }
       return `${user.username} is no longer an admin (at once, even with tokens that say otherwise)`
     }
+  },
+  import: {
+    usage: 'user import --from SOURCE [--table users] [--dry-run] [--json]',
+    arity: 0,
+    async run ({ stores, config, audit }, { from, table: tableName, dryRun, json }) {
+      if (from === undefined || sourceKind(from) === undefined) throw usageError('usage: gatehouse user import --from sqlite:<path>|postgres://…|<file>.jsonl [--table users] [--dry-run] [--json]')
+      let source
+      try {
+        source = await readSource(from, tableName)
+      } catch (error) {
+        if (error instanceof SourceError) throw new CliError(error.message)
+        throw error
+      }
+      const report = await importUsers(stores, config.database.kind, source, dryRun, (account) => { audit('user_imported', account) })
+      const output = json ? JSON.stringify(report, null, 2) : importSummary(report)
+      return report.skipped.length > 0 ? { output, exitCode: 1 } : output
+    }
   }
 }
 
@@ -216,11 +244,18 @@ function parse (argv: string[]): Invocation {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { json: { type: 'boolean', default: false }, admin: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+      options: {
+        json: { type: 'boolean', default: false },
+        admin: { type: 'boolean', default: false },
+        from: { type: 'string' },
+        table: { type: 'string', default: 'users' },
+        'dry-run': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false }
+      },
       allowPositionals: true
     })
     if (values.help) throw new CliError(USAGE, 0)
-    return { positionals, json: values.json, admin: values.admin }
+    return { positionals, json: values.json, admin: values.admin, from: values.from, table: values.table, dryRun: values['dry-run'] }
   } catch (error) {
     if (error instanceof CliError) throw error
     const hint = argv.some((arg) => arg.startsWith('--pass')) ? ' (a password is never an argument: it would stay in shell history and ps)' : ''
@@ -228,7 +263,7 @@ function parse (argv: string[]): Invocation {
   }
 }
 
-async function run (argv: string[]): Promise<string> {
+async function run (argv: string[]): Promise<string | { output: string, exitCode: number }> {
   const args = parse(argv)
   const [group, command, ...rest] = args.positionals
   if (group === 'secret' && command === 'generate' && rest.length === 0) return newSecret()
@@ -279,8 +314,10 @@ async function run (argv: string[]): Promise<string> {
   }
 }
 
-run(process.argv.slice(2)).then((output) => {
+run(process.argv.slice(2)).then((result) => {
+  const { output, exitCode } = typeof result === 'string' ? { output: result, exitCode: 0 } : result
   process.stdout.write(output + '\n')
+  process.exitCode = exitCode
 }, (error: unknown) => {
   if (error instanceof CliError) {
     if (error.exitCode === 0) process.stdout.write(error.message + '\n')
