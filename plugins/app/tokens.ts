@@ -149,7 +149,15 @@ export default fp<TokenOptions>(async function tokens (fastify, options) {
     await fastify.register(fastifyJwt, {
       secret: options.signing.secret,
       sign: { algorithm: 'HS256' },
-      verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'type', 'jti', 'exp'] },
+      // The same issuer, audience and leeway rules as the hot-path verifier.
+      verify: {
+        algorithms: ['HS256'],
+        requiredClaims: ['sub', 'type', 'jti', 'exp', 'iat',
+          ...(options.claimRules?.issuer === undefined ? [] : ['iss']), ...(options.claimRules?.audience === undefined ? [] : ['aud'])],
+        ...(options.claimRules?.issuer === undefined ? {} : { allowedIss: options.claimRules.issuer }),
+        ...(options.claimRules?.audience === undefined ? {} : { allowedAud: [...options.claimRules.audience] }),
+        clockTolerance: options.leewayMs ?? 0
+      },
       trusted: async (_request, decoded) => !await fastify.revocation.isRevoked(decoded as TokenClaims)
     })
   } else {

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import type { InjectOptions } from 'fastify'
-import { bearer, buildTestApp, decode, flaskClaims, forEachStore, forge, signUp } from '../helpers'
+import Fastify, { type InjectOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { gatehouse } from '../../src/app'
+import { bearer, buildTestApp, decode, flaskClaims, forEachStore, forge, signUp, testConfig } from '../helpers'
 
 type Test = tap.Test
 
@@ -56,6 +58,20 @@ t.test('issuer and audience', async (t) => {
   }
   const listed = forge(flaskClaims(user.id, { iss: 'gatehouse', aud: ['billing', 'admin-api'] }))
   t.equal((await app.inject({ method: 'GET', url: '/item/x', headers: bearer(listed) })).statusCode, 404, 'one accepted audience in a list is enough')
+
+  await t.test("a host's own route on request.jwtVerify() applies the same rules", async (t) => {
+    const host = Fastify({ logger: false })
+    await host.register(fp(gatehouse, { name: 'gatehouse' }), { config: testConfig(t, { env }) })
+    host.get('/mine', async (request) => { await request.jwtVerify(); return { sub: (request.user as { sub: string }).sub } })
+    t.teardown(async () => { await host.close() })
+    const mine = await host.inject({ method: 'POST', url: '/register', payload: { username: 'host_user', password: 'a long password' } })
+    const id = mine.json().id as number
+    const good = forge(flaskClaims(id, { iss: 'gatehouse', aud: 'shop-api' }))
+    t.equal((await host.inject({ method: 'GET', url: '/mine', headers: bearer(good) })).statusCode, 200)
+    for (const extra of [{ aud: 'shop-api' }, { iss: 'flask', aud: 'shop-api' }, { iss: 'gatehouse', aud: 'billing' }]) {
+      t.equal((await host.inject({ method: 'GET', url: '/mine', headers: bearer(forge(flaskClaims(id, extra))) })).statusCode, 401, `refused: ${JSON.stringify(extra)}`)
+    }
+  })
 
   await t.test('without decode settings, iss and aud are accepted as before', async (t) => {
     const plain = await buildTestApp(t)
