@@ -1,6 +1,5 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { AdminRequired, FreshTokenNeeded, ErrorResponse } from '../src/http'
-import { nowSeconds } from '../src/revocation'
 import { isFresh } from '../src/tokens'
 
 const Errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse }
@@ -24,7 +23,7 @@ const authVerify: FastifyPluginAsyncTypebox = async function (fastify) {
     }
   }, async function verify (request, reply) {
     const claims = request.user!
-    if (request.query.fresh === '1' && !isFresh(claims, nowSeconds())) throw new FreshTokenNeeded()
+    if (request.query.fresh === '1' && !isFresh(claims, Date.now())) throw new FreshTokenNeeded()
     const isAdmin = await fastify.isAdminNow(claims)
     if (request.query.admin === '1' && !isAdmin) throw new AdminRequired()
     return await reply.code(204).headers({

@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
 import { isAdminAccount, audit, needsRehash, canonicalUsername } from '../src/accounts'
-import { InvalidCredentials, TokenRevoked, TooManyRequests, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
+import { accountMissing, InvalidCredentials, TokenRevoked, TooManyRequests, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
 
 export interface SessionsRoutesOptions {
   adminUsernames: ReadonlySet<string>
@@ -92,7 +92,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     const claims = request.user!
     // Admin rights are read again from the account, so a change of them (is_admin, ADMIN_USERNAMES) reaches refreshed tokens.
     const user = await fastify.users.findById(Number(claims.sub))
-    if (user === undefined) throw new TokenRevoked()
+    if (user === undefined) throw accountMissing()
     const subject = { id: user.id, isAdmin: isAdmin(user) }
     void reply.headers(NO_STORE)
     if (!refreshRotation) {

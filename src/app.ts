@@ -117,7 +117,10 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
     accessTokenExpires: config.accessTokenExpires,
     refreshTokenExpires: config.refreshTokenExpires,
     verifyCacheSize: config.verifyCacheSize,
-    csrfClaims: config.tokenLocation.cookies && config.cookies.csrfProtect
+    csrfClaims: config.tokenLocation.cookies && config.cookies.csrfProtect,
+    encode: config.claims.encode,
+    claimRules: config.claims.rules,
+    leewayMs: config.claims.leewayMs
   })
   await app.register(tokenCookies, {
     enabled: config.tokenLocation.cookies,

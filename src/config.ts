@@ -12,6 +12,13 @@ const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))
 )
 
+const COOKIE_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$"
+const COOKIE_PATH = '^/[^;,\\s]{0,255}$'
+const CLAIM_NAME = '^[A-Za-z_][A-Za-z0-9_]*$'
+const AUDIENCES = '^[^,\\s]+(,[^,\\s]+)*$'
+// Claims with their own meaning: none of them can hold the identity or the custom claims.
+const REGISTERED_CLAIMS = ['type', 'jti', 'exp', 'iat', 'nbf', 'iss', 'aud', 'fresh', 'csrf', 'sid', 'iat_ms', 'is_admin']
+
 // The environment the service reads: every setting, its default and its bounds, in one place.
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
@@ -74,6 +81,32 @@ export const EnvSchema = Type.Object({
   JWT_COOKIE_SECURE: Type.Boolean({ default: true }),
   JWT_COOKIE_SAMESITE: Type.Union([Type.Literal('strict'), Type.Literal('lax'), Type.Literal('none')], { default: 'lax' }),
   JWT_COOKIE_CSRF_PROTECT: Type.Boolean({ default: true }),
+  // Flask-JWT-Extended's cookie and header names and paths, so a front end written for it keeps
+  // working; every path is `/` by default, each set on its own.
+  JWT_ACCESS_COOKIE_NAME: Type.String({ pattern: COOKIE_NAME, default: 'access_token_cookie' }),
+  JWT_REFRESH_COOKIE_NAME: Type.String({ pattern: COOKIE_NAME, default: 'refresh_token_cookie' }),
+  JWT_ACCESS_CSRF_COOKIE_NAME: Type.String({ pattern: COOKIE_NAME, default: 'csrf_access_token' }),
+  JWT_REFRESH_CSRF_COOKIE_NAME: Type.String({ pattern: COOKIE_NAME, default: 'csrf_refresh_token' }),
+  JWT_ACCESS_CSRF_HEADER_NAME: Type.String({ pattern: COOKIE_NAME, default: 'X-CSRF-TOKEN' }),
+  JWT_REFRESH_CSRF_HEADER_NAME: Type.String({ pattern: COOKIE_NAME, default: 'X-CSRF-TOKEN' }),
+  JWT_ACCESS_COOKIE_PATH: Type.String({ pattern: COOKIE_PATH, default: '/' }),
+  JWT_REFRESH_COOKIE_PATH: Type.String({ pattern: COOKIE_PATH, default: '/' }),
+  JWT_ACCESS_CSRF_COOKIE_PATH: Type.String({ pattern: COOKIE_PATH, default: '/' }),
+  JWT_REFRESH_CSRF_COOKIE_PATH: Type.String({ pattern: COOKIE_PATH, default: '/' }),
+  JWT_COOKIE_DOMAIN: Type.Optional(Type.String({ pattern: '^\\.?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$', maxLength: 253 })),
+  // Off here (the cookies keep a Max-Age, the token's lifetime); on, they end with the browser session.
+  JWT_SESSION_COOKIE: Type.Boolean({ default: false }),
+  // What a token must say, as Flask-JWT-Extended's settings: the decode ones refuse a token without
+  // the claim or with another value. Audiences are comma-separated.
+  JWT_ENCODE_ISSUER: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  JWT_DECODE_ISSUER: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  JWT_ENCODE_AUDIENCE: Type.Optional(Type.String({ pattern: AUDIENCES, maxLength: 1000 })),
+  JWT_DECODE_AUDIENCE: Type.Optional(Type.String({ pattern: AUDIENCES, maxLength: 1000 })),
+  JWT_DECODE_LEEWAY: Type.Integer({ minimum: 0, maximum: 3600, default: 0 }),
+  // Where a token's identity is: `sub` (4.x), or e.g. `identity`, read first when present (3.x).
+  JWT_IDENTITY_CLAIM: Type.String({ pattern: CLAIM_NAME, maxLength: 64, default: 'sub' }),
+  // The object Flask-JWT-Extended 3.x kept custom claims in (`user_claims`); unset, only top-level ones are read.
+  JWT_USER_CLAIMS: Type.Optional(Type.String({ pattern: CLAIM_NAME, maxLength: 64 })),
   LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 100000, default: 5 }),
   LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ minimum: 1, maximum: 1000000, default: 100 }),
   LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
@@ -184,6 +217,12 @@ function shutdownDrainMs (env: Env): number {
   return env.SHUTDOWN_DRAIN_MS ?? (env.NODE_ENV === 'development' ? 0 : 5000)
 }
 
+/** One audience is written as a string, several as a list, as PyJWT does. */
+function audienceClaim (setting: string | undefined): string | string[] | undefined {
+  const audiences = setting?.split(',')
+  return audiences === undefined || audiences.length > 1 ? audiences : audiences[0]
+}
+
 function toConfig (env: Env) {
   return {
     port: env.PORT,
@@ -210,7 +249,25 @@ function toConfig (env: Env) {
       headers: env.JWT_TOKEN_LOCATION.split(',').includes('headers'),
       cookies: env.JWT_TOKEN_LOCATION.split(',').includes('cookies')
     },
-    cookies: { secure: env.JWT_COOKIE_SECURE, sameSite: env.JWT_COOKIE_SAMESITE, csrfProtect: env.JWT_COOKIE_CSRF_PROTECT },
+    cookies: {
+      secure: env.JWT_COOKIE_SECURE,
+      sameSite: env.JWT_COOKIE_SAMESITE,
+      csrfProtect: env.JWT_COOKIE_CSRF_PROTECT,
+      domain: env.JWT_COOKIE_DOMAIN,
+      session: env.JWT_SESSION_COOKIE,
+      access: { name: env.JWT_ACCESS_COOKIE_NAME, path: env.JWT_ACCESS_COOKIE_PATH, csrfName: env.JWT_ACCESS_CSRF_COOKIE_NAME, csrfPath: env.JWT_ACCESS_CSRF_COOKIE_PATH, csrfHeader: env.JWT_ACCESS_CSRF_HEADER_NAME.toLowerCase() },
+      refresh: { name: env.JWT_REFRESH_COOKIE_NAME, path: env.JWT_REFRESH_COOKIE_PATH, csrfName: env.JWT_REFRESH_CSRF_COOKIE_NAME, csrfPath: env.JWT_REFRESH_CSRF_COOKIE_PATH, csrfHeader: env.JWT_REFRESH_CSRF_HEADER_NAME.toLowerCase() }
+    },
+    claims: {
+      encode: { issuer: env.JWT_ENCODE_ISSUER, audience: audienceClaim(env.JWT_ENCODE_AUDIENCE) },
+      rules: {
+        issuer: env.JWT_DECODE_ISSUER,
+        audience: env.JWT_DECODE_AUDIENCE?.split(','),
+        identityClaim: env.JWT_IDENTITY_CLAIM,
+        userClaims: env.JWT_USER_CLAIMS
+      },
+      leewayMs: env.JWT_DECODE_LEEWAY * 1000
+    },
     loginThrottle: {
       maxPerUsername: env.LOGIN_MAX_FAILURES,
       maxPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
@@ -255,6 +312,13 @@ function crossChecks (env: Env): string[] {
     }
     // A secret left set would look as if it mattered: it signs nothing here.
     if (env.JWT_SECRET_KEY !== undefined) problems.push(`JWT_SECRET_KEY: not used with JWT_ALGORITHM ${env.JWT_ALGORITHM}; unset it`)
+  }
+  for (const key of ['JWT_IDENTITY_CLAIM', 'JWT_USER_CLAIMS'] as const) {
+    const claim = env[key]
+    if (claim !== undefined && REGISTERED_CLAIMS.includes(claim)) problems.push(`${key}: ${claim} is a claim of its own; name another`)
+  }
+  if (env.JWT_USER_CLAIMS === 'sub' || (env.JWT_USER_CLAIMS !== undefined && env.JWT_USER_CLAIMS === env.JWT_IDENTITY_CLAIM)) {
+    problems.push('JWT_USER_CLAIMS: must differ from the identity claim')
   }
   if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
     problems.push('METRICS_PORT: must differ from PORT')

@@ -142,3 +142,20 @@ t.test('a refused URL is shown without its password', async (t) => {
   const error = (() => { try { loadConfig({ REDIS_URL: 'http://user:hunter2secret@r:6379' }) } catch (e) { return e as Error } })()
   t.notMatch(error?.message ?? '', /hunter2secret/)
 })
+
+t.test('Flask-JWT-Extended migration settings (issue 13)', async (t) => {
+  const config = loadConfig({ JWT_ENCODE_AUDIENCE: 'a', JWT_DECODE_AUDIENCE: 'a,b', JWT_DECODE_LEEWAY: '5', JWT_COOKIE_DOMAIN: '.example.com' })
+  t.same(config.claims, { encode: { issuer: undefined, audience: 'a' }, rules: { issuer: undefined, audience: ['a', 'b'], identityClaim: 'sub', userClaims: undefined }, leewayMs: 5000 })
+  t.equal(loadConfig({ JWT_ENCODE_AUDIENCE: 'a,b' }).claims.encode.audience?.length, 2, 'several audiences are written as a list')
+  t.same(loadConfig({}).cookies.refresh, { name: 'refresh_token_cookie', path: '/', csrfName: 'csrf_refresh_token', csrfPath: '/', csrfHeader: 'x-csrf-token' }, 'Flask-JWT-Extended\'s defaults')
+  for (const [env, message] of [
+    [{ JWT_IDENTITY_CLAIM: 'type' }, /JWT_IDENTITY_CLAIM: type is a claim of its own/],
+    [{ JWT_IDENTITY_CLAIM: 'identity', JWT_USER_CLAIMS: 'identity' }, /JWT_USER_CLAIMS: must differ/],
+    [{ JWT_REFRESH_COOKIE_PATH: 'refresh' }, /JWT_REFRESH_COOKIE_PATH/],
+    [{ JWT_ACCESS_COOKIE_NAME: 'a;b' }, /JWT_ACCESS_COOKIE_NAME/],
+    [{ JWT_DECODE_AUDIENCE: 'a,,b' }, /JWT_DECODE_AUDIENCE/],
+    [{ JWT_DECODE_LEEWAY: '-1' }, /JWT_DECODE_LEEWAY/]
+  ] as const) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
+  }
+})

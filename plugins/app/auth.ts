@@ -2,9 +2,8 @@ import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { isAdminAccount } from '../../src/accounts'
 import {
-  AdminRequired, AuthorizationRequired, FreshTokenRequired, InvalidToken, TokenRevoked, WrongTokenType
+  accountMissing, AdminRequired, AuthorizationRequired, FreshTokenRequired, InvalidToken, TokenRevoked, WrongTokenType
 } from '../../src/http'
-import { nowSeconds } from '../../src/revocation'
 import { isFresh, type TokenClaims } from '../../src/tokens'
 
 interface Requirement {
@@ -32,6 +31,9 @@ export interface AuthOptions {
   /** Read `Authorization: Bearer`; cookies are read when the token-cookies plugin is on. */
   headers: boolean
 }
+
+// The ids the database hands out; any other sub names no account.
+const ACCOUNT_ID = /^[1-9][0-9]{0,14}$/
 
 const BAD_HEADER = "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'"
 
@@ -63,6 +65,10 @@ export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, h
   }
   fastify.decorate('isAdminNow', isAdminNow)
 
+  async function accountExists (sub: string): Promise<boolean> {
+    return ACCOUNT_ID.test(sub) && await fastify.users.findById(Number(sub)) !== undefined
+  }
+
   function hook (requirement: Requirement): onRequestAsyncHookHandler {
     return async function authenticate (request: FastifyRequest) {
       let token = headers ? bearerToken(request.headers.authorization) : undefined
@@ -75,8 +81,17 @@ export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, h
       const claims = fastify.tokens.verify(token)
       if (fromCookie) cookies.checkCsrf(request, claims)
       if (claims.type !== requirement.type) throw new WrongTokenType(requirement.type)
-      if (requirement.fresh === true && !isFresh(claims, nowSeconds())) throw new FreshTokenRequired()
-      if (await fastify.revocation.isRevoked(claims)) throw new TokenRevoked()
+      if (requirement.fresh === true && !isFresh(claims, Date.now())) throw new FreshTokenRequired()
+      if (claims.sid === undefined) {
+        // A token minted elsewhere (Flask): its sub may name no account here, never created or
+        // deleted after the token was issued. Ours need no such read: they are minted for an
+        // existing account, and a deletion's user cut-off revokes them.
+        const [revoked, exists] = await Promise.all([fastify.revocation.isRevoked(claims), accountExists(claims.sub)])
+        if (revoked) throw new TokenRevoked()
+        if (!exists) throw accountMissing()
+      } else if (await fastify.revocation.isRevoked(claims)) {
+        throw new TokenRevoked()
+      }
       if (requirement.admin === true && !await isAdminNow(claims)) throw new AdminRequired()
       request.user = claims
     }

@@ -5,20 +5,31 @@ import fp from 'fastify-plugin'
 import { CsrfMismatch } from '../../src/http'
 import type { TokenClaims } from '../../src/tokens'
 
+/** One token type's cookies: the HttpOnly token cookie, its readable CSRF twin, and the header echoing it. */
+export interface CookiePair {
+  name: string
+  path: string
+  csrfName: string
+  csrfPath: string
+  /** Lower-cased, as Node gives request headers. */
+  csrfHeader: string
+}
+
 export interface CookieOptions {
   secure: boolean
   sameSite: 'strict' | 'lax' | 'none'
   csrfProtect: boolean
+  /** JWT_COOKIE_DOMAIN; unset, each cookie is the host's alone. */
+  domain?: string
+  /** JWT_SESSION_COOKIE: no Max-Age, so the cookies end with the browser session. */
+  session: boolean
+  // Flask-JWT-Extended's names and paths by default, so a browser front end written for it keeps working.
+  access: CookiePair
+  refresh: CookiePair
   accessTokenExpires: number
   refreshTokenExpires: number
 }
 
-// Flask-JWT-Extended's names, so a browser front end written for it keeps working.
-const ACCESS = 'access_token_cookie'
-const REFRESH = 'refresh_token_cookie'
-const CSRF_ACCESS = 'csrf_access_token'
-const CSRF_REFRESH = 'csrf_refresh_token'
-const REFRESH_PATH = '/refresh'
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 function csrfOf (token: string): string {
@@ -26,11 +37,17 @@ function csrfOf (token: string): string {
 }
 
 function tokenCookies (options: CookieOptions) {
-  const base = { secure: options.secure, sameSite: options.sameSite }
+  const base = { secure: options.secure, sameSite: options.sameSite, ...(options.domain === undefined ? {} : { domain: options.domain }) }
+  const pairs = { access: options.access, refresh: options.refresh }
+  function setPair (reply: FastifyReply, pair: CookiePair, token: string, lifetime: number): void {
+    const maxAge = options.session ? {} : { maxAge: lifetime }
+    void reply.setCookie(pair.name, token, { ...base, ...maxAge, path: pair.path, httpOnly: true })
+    void reply.setCookie(pair.csrfName, csrfOf(token), { ...base, ...maxAge, path: pair.csrfPath, httpOnly: false })
+  }
   return {
     /** The token a request carries in its cookie for `type`, if any. */
     read (request: FastifyRequest, type: TokenClaims['type']): string | undefined {
-      return request.cookies[type === 'access' ? ACCESS : REFRESH]
+      return request.cookies[pairs[type].name]
     },
 
     /**
@@ -39,7 +56,7 @@ function tokenCookies (options: CookieOptions) {
      */
     checkCsrf (request: FastifyRequest, claims: TokenClaims): void {
       if (!options.csrfProtect || !STATE_CHANGING.has(request.method)) return
-      const sent = request.headers['x-csrf-token']
+      const sent = request.headers[pairs[claims.type].csrfHeader]
       const expected = claims.csrf
       if (typeof sent !== 'string' || typeof expected !== 'string' ||
         sent.length !== expected.length || !timingSafeEqual(Buffer.from(sent), Buffer.from(expected))) {
@@ -49,21 +66,15 @@ function tokenCookies (options: CookieOptions) {
 
     /** Sets the HttpOnly token cookies and their readable CSRF twins. */
     set (reply: FastifyReply, tokens: { access_token?: string, refresh_token?: string }): void {
-      if (tokens.access_token !== undefined) {
-        const maxAge = options.accessTokenExpires
-        void reply.setCookie(ACCESS, tokens.access_token, { ...base, path: '/', httpOnly: true, maxAge })
-        void reply.setCookie(CSRF_ACCESS, csrfOf(tokens.access_token), { ...base, path: '/', httpOnly: false, maxAge })
-      }
-      if (tokens.refresh_token !== undefined) {
-        const maxAge = options.refreshTokenExpires
-        void reply.setCookie(REFRESH, tokens.refresh_token, { ...base, path: REFRESH_PATH, httpOnly: true, maxAge })
-        void reply.setCookie(CSRF_REFRESH, csrfOf(tokens.refresh_token), { ...base, path: REFRESH_PATH, httpOnly: false, maxAge })
-      }
+      if (tokens.access_token !== undefined) setPair(reply, options.access, tokens.access_token, options.accessTokenExpires)
+      if (tokens.refresh_token !== undefined) setPair(reply, options.refresh, tokens.refresh_token, options.refreshTokenExpires)
     },
 
+    /** Clears all four, each with the path and domain it was set with, or the browser keeps it. */
     clear (reply: FastifyReply): void {
-      for (const [name, path] of [[ACCESS, '/'], [CSRF_ACCESS, '/'], [REFRESH, REFRESH_PATH], [CSRF_REFRESH, REFRESH_PATH]]) {
-        void reply.clearCookie(name, { ...base, path })
+      for (const pair of [options.access, options.refresh]) {
+        void reply.clearCookie(pair.name, { ...base, path: pair.path })
+        void reply.clearCookie(pair.csrfName, { ...base, path: pair.csrfPath })
       }
     }
   }

@@ -3,7 +3,7 @@ import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
 import { createKeyring, longestTokenLifetimeMs, type Keyring, createKeyringSigner, createTokenVerifier } from '../../src/tokens'
 import { nowSeconds } from '../../src/revocation'
-import type { AsymmetricAlgorithm, PublicJwk, Signing, SigningKey, TokenClaims } from '../../src/tokens'
+import type { AsymmetricAlgorithm, ClaimRules, PublicJwk, Signing, SigningKey, TokenClaims } from '../../src/tokens'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -19,6 +19,12 @@ export interface TokenOptions {
   verifyCacheSize: number
   /** Tokens carry a `csrf` claim, for cookie clients to echo (double submit). */
   csrfClaims: boolean
+  /** JWT_ENCODE_ISSUER and JWT_ENCODE_AUDIENCE: written into every token minted. */
+  encode?: { issuer?: string, audience?: string | string[] }
+  /** What a token must say to be accepted (JWT_DECODE_*, the identity settings). */
+  claimRules?: ClaimRules
+  /** JWT_DECODE_LEEWAY, in milliseconds. */
+  leewayMs?: number
 }
 
 export interface TokenSubject {
@@ -34,7 +40,8 @@ export interface TokenPair {
 }
 
 function tokenService (fastify: import('fastify').FastifyInstance, options: TokenOptions) {
-  const { signing, verifyCacheSize: cacheSize } = options
+  const { signing, verifyCacheSize: cacheSize, claimRules, leewayMs } = options
+  const { issuer, audience } = options.encode ?? {}
   const maxLifetimeMs = longestTokenLifetimeMs(options)
   let keyring: Keyring | undefined
   let verifyToken: (token: string, nowMs: number) => TokenClaims
@@ -43,12 +50,12 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
   function useKeys (algorithm: AsymmetricAlgorithm, keys: readonly SigningKey[]): void {
     // Built whole before anything is swapped: a bad key set leaves the running one in place.
     const next = createKeyring(algorithm, keys, maxLifetimeMs, Date.now())
-    verifyToken = createTokenVerifier({ keyring: next, cacheSize })
+    verifyToken = createTokenVerifier({ keyring: next, cacheSize, claimRules, leewayMs })
     signClaims = createKeyringSigner(next)
     keyring = next
   }
   if (signing.algorithm === 'HS256') {
-    verifyToken = createTokenVerifier({ secret: signing.secret, cacheSize })
+    verifyToken = createTokenVerifier({ secret: signing.secret, cacheSize, claimRules, leewayMs })
     signClaims = (claims) => fastify.jwt.sign(claims)
   } else {
     useKeys(signing.algorithm, signing.keys)
@@ -60,6 +67,8 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
       sub: String(subject.id), type, fresh, jti: randomUUID(), sid, iat, iat_ms: issuedMs, nbf: iat, exp: iat + lifetime, is_admin: subject.isAdmin
     }
     if (options.csrfClaims) claims.csrf = randomUUID()
+    if (issuer !== undefined) claims.iss = issuer
+    if (audience !== undefined) claims.aud = audience
     fastify.metrics.tokenIssued(type)
     return signClaims(claims, issuedMs)
   }
@@ -140,7 +149,15 @@ export default fp<TokenOptions>(async function tokens (fastify, options) {
     await fastify.register(fastifyJwt, {
       secret: options.signing.secret,
       sign: { algorithm: 'HS256' },
-      verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'type', 'jti', 'exp'] },
+      // The same issuer, audience and leeway rules as the hot-path verifier.
+      verify: {
+        algorithms: ['HS256'],
+        requiredClaims: ['sub', 'type', 'jti', 'exp', 'iat',
+          ...(options.claimRules?.issuer === undefined ? [] : ['iss']), ...(options.claimRules?.audience === undefined ? [] : ['aud'])],
+        ...(options.claimRules?.issuer === undefined ? {} : { allowedIss: options.claimRules.issuer }),
+        ...(options.claimRules?.audience === undefined ? {} : { allowedAud: [...options.claimRules.audience] }),
+        clockTolerance: options.leewayMs ?? 0
+      },
       trusted: async (_request, decoded) => !await fastify.revocation.isRevoked(decoded as TokenClaims)
     })
   } else {

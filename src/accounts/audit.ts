@@ -5,6 +5,8 @@ export type AuditEvent =
   | 'sessions_revoked' | 'password_changed' | 'user_deleted'
   // Only the admin CLI makes accounts with the admin flag and changes the flag.
   | 'user_created' | 'admin_flag_set' | 'admin_flag_cleared'
+  // `gatehouse user import`: an account brought over from a Flask app, with its id.
+  | 'user_imported'
 
 interface AuditFields { userId?: number | string, username?: string }
 

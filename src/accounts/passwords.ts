@@ -1,6 +1,9 @@
 import { availableParallelism } from 'node:os'
 import { hash, verify } from '@node-rs/argon2'
 import { concurrencyLimit } from './concurrency-limit'
+import { isLegacyHash, verifyLegacyHash } from './legacy-hashes'
+
+export { isLegacyHash }
 
 // argon2id with OWASP's minimum (m=19 MiB, t=2, p=1). @node-rs/argon2 hashes on libuv's thread pool,
 // off the event loop. `2` is Algorithm.Argon2id, a const enum that isolated modules cannot import.
@@ -30,8 +33,9 @@ export interface HashingOptions {
 export interface PasswordHasher {
   hash: (password: string) => Promise<string>
   /**
-   * Checks a password against a stored hash (argon2's own comparison is constant-time). With no
-   * stored hash (unknown user) it checks against a dummy hash of the same cost, so both take as long.
+   * Checks a password against a stored hash (argon2's own comparison is constant-time), or against
+   * an imported Werkzeug or bcrypt hash (needsRehash is then true). With no stored hash (unknown
+   * user) it checks against a dummy hash of the same cost, so both take as long.
    */
   verify: (storedHash: string | undefined, password: string) => Promise<boolean>
 }
@@ -49,6 +53,7 @@ export async function passwordHasher ({ concurrency, maxQueue }: HashingOptions)
     async verify (storedHash, password) {
       return await limited(async () => {
         try {
+          if (storedHash !== undefined && isLegacyHash(storedHash)) return await verifyLegacyHash(storedHash, password)
           return await verify(storedHash ?? dummy, password) && storedHash !== undefined
         } catch {
           return false

@@ -11,6 +11,8 @@ import { newSecret, type AsymmetricAlgorithm } from '../tokens'
 import { openStores, type Stores } from './stores'
 import { table } from './text-table'
 import { CliError, usageError, type Invocation } from './usage'
+import { readSource, SourceError, sourceKind } from './import-source'
+import { importSummary, importUsers } from './user-import'
 
 // The CLI's commands, on the service's stores; src/cli/main.ts has read the words and flags.
 
@@ -67,12 +69,12 @@ interface Context {
   audit: (event: AuditEvent, user: { id: number, username: string }) => void
 }
 
-/** What a command answers: the text for people, and the same facts for --json. */
-interface Answer { text: string, json?: unknown }
+/** What a command answers: the text for people, and the same facts for --json; a partial success exits 1. */
+interface Answer { text: string, json?: unknown, exitCode?: number }
 
 interface Command {
   /** Checks the words before anything is opened or asked (a bad name is refused before the password prompt). */
-  check?: (positionals: string[]) => void
+  check?: (positionals: string[], args: Invocation) => void
   /** Runs without the stores (nothing is opened). */
   alone?: (args: Invocation) => string
   run?: (context: Context, args: Invocation) => Promise<Answer>
@@ -154,6 +156,22 @@ const commands: Record<string, Record<string, Command>> = {
         }
         return { text: `${user.username} is no longer an admin (at once, even with tokens that say otherwise)`, json }
       }
+    },
+    import: {
+      check (_positionals, { from }) {
+        if (from === undefined || sourceKind(from) === undefined) throw usageError('usage: gatehouse user import --from sqlite:<path>|postgres://…|<file>.jsonl [--table users] [--dry-run] [--json]')
+      },
+      async run ({ stores, config, audit }, { from, table: tableName, dryRun }) {
+        let source
+        try {
+          source = await readSource(from as string, tableName)
+        } catch (error) {
+          if (error instanceof SourceError) throw new CliError(error.message)
+          throw error
+        }
+        const report = await importUsers(stores, config.database.kind, source, dryRun, (account) => { audit('user_imported', account) })
+        return { text: importSummary(report), json: report, exitCode: report.skipped.length > 0 ? 1 : 0 }
+      }
     }
   },
   db: {
@@ -204,10 +222,10 @@ function databaseName (database: DatabaseConfig): string {
 }
 
 /** Runs a command whose words and flags main.ts has checked. */
-export async function execute (group: string, name: string, args: Invocation): Promise<string> {
+export async function execute (group: string, name: string, args: Invocation): Promise<{ output: string, exitCode: number }> {
   const command = commands[group][name]
-  command.check?.(args.positionals)
-  if (command.alone !== undefined) return command.alone(args)
+  command.check?.(args.positionals, args)
+  if (command.alone !== undefined) return { output: command.alone(args), exitCode: 0 }
   const job = command.run as NonNullable<Command['run']>
 
   const config = loadConfig(environment())
@@ -228,7 +246,7 @@ export async function execute (group: string, name: string, args: Invocation): P
   const audit: Context['audit'] = (event, user) => { auditCli(stores.log, operator, event, { userId: user.id, username: user.username }) }
   try {
     const answer = await job({ stores, config, applied, audit }, args)
-    return args.json ? JSON.stringify(answer.json, null, 2) : answer.text
+    return { output: args.json ? JSON.stringify(answer.json, null, 2) : answer.text, exitCode: answer.exitCode ?? 0 }
   } finally {
     await stores.close()
   }

@@ -14,7 +14,7 @@ function version (): string {
   }
 }
 
-async function run (argv: string[]): Promise<string> {
+async function run (argv: string[]): Promise<string | { output: string, exitCode: number }> {
   const [group, name] = argv.filter((arg) => !arg.startsWith('-'))
   if (argv[0] === '--version' || argv[0] === '-V') {
     if (argv.length > 1) throw usageError('--version takes nothing else')
@@ -44,8 +44,10 @@ async function run (argv: string[]): Promise<string> {
   return await execute(group, name, args)
 }
 
-run(process.argv.slice(2)).then((output) => {
+run(process.argv.slice(2)).then((result) => {
+  const { output, exitCode } = typeof result === 'string' ? { output: result, exitCode: 0 } : result
   process.stdout.write(output + '\n')
+  process.exitCode = exitCode
 }, (error: unknown) => {
   if (error instanceof CliError) {
     process.stderr.write(error.message === USAGE ? USAGE + '\n' : `gatehouse: ${error.message}\n`)

@@ -13,6 +13,12 @@ export const USAGE = `Usage: gatehouse <command> [options]   (or: npm run -s cli
   user delete <name> [--json]             revoke every token of the account, then delete it
   user revoke-sessions <name> [--json]    revoke every token of the account (as POST /logout/all)
   user set-admin <name> on|off [--json]   set or clear the account's admin flag
+  user import --from SOURCE [--table users] [--dry-run] [--json]
+                                          bring a Flask app's accounts over with their ids: SOURCE
+                                          is sqlite:<path>, postgres://… (its table of id,
+                                          username, password) or a .jsonl file of {id, username,
+                                          password} lines; taken ids or names are skipped and
+                                          reported (exit status 1)
   db migrate [--json]                     bring the database schema up to date
   secret generate                         print a new JWT_SECRET_KEY
   keys generate <algorithm>               print a new private key (PEM) for RS256, ES256 or EdDSA
@@ -40,9 +46,13 @@ export interface Invocation {
   positionals: string[]
   json: boolean
   admin: boolean
+  from?: string
+  table: string
+  dryRun: boolean
 }
 
-export type Flag = 'json' | 'admin'
+export type Flag = 'json' | 'admin' | 'from' | 'table' | 'dry-run'
+const VALUE_FLAGS: ReadonlySet<Flag> = new Set(['from', 'table'])
 
 export interface CommandSpec {
   usage: string
@@ -58,7 +68,8 @@ export const COMMANDS: Record<string, Record<string, CommandSpec>> = {
     list: { usage: 'user list [--json]', arity: 0, flags: ['json'] },
     delete: { usage: 'user delete <name> [--json]', arity: 1, flags: ['json'] },
     'revoke-sessions': { usage: 'user revoke-sessions <name> [--json]', arity: 1, flags: ['json'] },
-    'set-admin': { usage: 'user set-admin <name> on|off [--json]', arity: 2, flags: ['json'] }
+    'set-admin': { usage: 'user set-admin <name> on|off [--json]', arity: 2, flags: ['json'] },
+    import: { usage: 'user import --from SOURCE [--table users] [--dry-run] [--json]', arity: 0, flags: ['from', 'table', 'dry-run', 'json'] }
   },
   db: {
     migrate: { usage: 'db migrate [--json]', arity: 0, flags: ['json'] }
@@ -78,10 +89,18 @@ export const groupUsage = (group: string): string =>
 /** Reads the options a command takes, refusing any other. */
 export function parse (argv: string[], flags: Flag[], usage?: string): Invocation & { help: boolean } {
   try {
-    const options: Record<string, { type: 'boolean', short?: string }> = { help: { type: 'boolean', short: 'h' } }
-    for (const flag of flags) options[flag] = { type: 'boolean' }
+    const options: Record<string, { type: 'boolean' | 'string', short?: string }> = { help: { type: 'boolean', short: 'h' } }
+    for (const flag of flags) options[flag] = { type: VALUE_FLAGS.has(flag) ? 'string' : 'boolean' }
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true })
-    return { positionals, json: values.json === true, admin: values.admin === true, help: values.help === true }
+    return {
+      positionals,
+      json: values.json === true,
+      admin: values.admin === true,
+      from: typeof values.from === 'string' ? values.from : undefined,
+      table: typeof values.table === 'string' ? values.table : 'users',
+      dryRun: values['dry-run'] === true,
+      help: values.help === true
+    }
   } catch (error) {
     const hint = argv.some((arg) => arg.startsWith('--pass')) ? ' (a password is never an argument: it would stay in shell history and ps)' : ''
     const unknown = /^Unknown option '([^']+)'/.exec((error as Error).message)

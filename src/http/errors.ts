@@ -14,6 +14,8 @@ function define (code: string, message: string, statusCode: number): FastifyErro
 export const ValidationFailed = define('validation_error', '%s', 400)
 export const AuthorizationRequired = define('authorization_required', 'Request does not contain an access token.', 401)
 export const InvalidToken = define('invalid_token', '%s', 401)
+/** A token whose account never existed here or was deleted: refused as the token's fault, not the route's. */
+export const accountMissing = (): Error => new InvalidToken('The account of the token does not exist.')
 export const TokenExpired = define('token_expired', 'The token has expired.', 401)
 export const TokenRevoked = define('token_revoked', 'The token has been revoked.', 401)
 export const FreshTokenRequired = define('fresh_token_required', 'The token is not fresh.', 401)

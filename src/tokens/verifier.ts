@@ -3,7 +3,7 @@ import { InvalidToken, TokenExpired } from '../http'
 import { hasDuplicateTopLevelKey } from './json-duplicate-keys'
 import type { Keyring } from './keyring'
 import { signatureBytes, verifyInput, type SigningAlgorithm } from './algorithms'
-import { invalidClaim, type TokenClaims } from './claims'
+import { DEFAULT_CLAIM_RULES, invalidClaim, normaliseClaims, unacceptedClaim, type ClaimRules, type TokenClaims } from './claims'
 
 export interface VerifierOptions {
   /** HS256: the shared secret. */
@@ -12,6 +12,10 @@ export interface VerifierOptions {
   keyring?: Keyring
   /** How many verified tokens to remember; 0 turns the cache off. */
   cacheSize: number
+  /** Issuer, audience and where the identity is read (the JWT_DECODE_* and identity settings). */
+  claimRules?: ClaimRules
+  /** JWT_DECODE_LEEWAY in milliseconds: how far past `exp` or before `nbf` a token still passes. */
+  leewayMs?: number
 }
 
 // Longer tokens are refused unread: ours are about 400 characters.
@@ -110,7 +114,7 @@ function publicKeyCheck (keyring: Keyring): SignatureCheck {
  * against `exp` on every use, so the cache never outlives it. Revocation is not cached: it is
  * checked on every request by the caller.
  */
-export function createTokenVerifier ({ secret, keyring, cacheSize }: VerifierOptions): (token: string, nowMs: number) => TokenClaims {
+export function createTokenVerifier ({ secret, keyring, cacheSize, claimRules = DEFAULT_CLAIM_RULES, leewayMs = 0 }: VerifierOptions): (token: string, nowMs: number) => TokenClaims {
   if ((secret === undefined) === (keyring === undefined)) throw new Error('a verifier takes a secret or a keyring')
   const checkSignature = keyring !== undefined ? publicKeyCheck(keyring) : hmacCheck(secret!)
   const cache = new Map<string, TokenClaims>()
@@ -126,10 +130,14 @@ export function createTokenVerifier ({ secret, keyring, cacheSize }: VerifierOpt
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
       throw new InvalidToken('The token payload is not a JSON object.')
     }
-    const claim = invalidClaim(payload as Record<string, unknown>)
+    // Seed-era layouts (3.x `identity`, `user_claims`, integer ids) become ours once, before the cache.
+    const normalised = normaliseClaims(payload as Record<string, unknown>, claimRules)
+    const claim = invalidClaim(normalised)
     if (claim !== undefined) throw new InvalidToken(`The token's ${claim} claim is missing or malformed.`)
-    const claims = payload as TokenClaims
-    if (claims.nbf !== undefined && claims.nbf * 1000 > nowMs) throw new InvalidToken('The token is not yet valid.')
+    const claims = normalised as unknown as TokenClaims
+    const refused = unacceptedClaim(claims, claimRules)
+    if (refused !== undefined) throw new InvalidToken(`The token's ${refused} claim is missing or not accepted here.`)
+    if (claims.nbf !== undefined && claims.nbf * 1000 > nowMs + leewayMs) throw new InvalidToken('The token is not yet valid.')
     return Object.freeze(claims)
   }
 
@@ -137,7 +145,7 @@ export function createTokenVerifier ({ secret, keyring, cacheSize }: VerifierOpt
     let claims = cache.get(token)
     if (claims === undefined) {
       claims = verifySigned(token, nowMs)
-      if (claims.exp * 1000 <= nowMs) throw new TokenExpired()
+      if (claims.exp * 1000 + leewayMs <= nowMs) throw new TokenExpired()
       if (cacheSize > 0) {
         // Insertion order makes the oldest entry the first: evict it when full.
         if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string)
@@ -145,7 +153,7 @@ export function createTokenVerifier ({ secret, keyring, cacheSize }: VerifierOpt
       }
       return claims
     }
-    if (claims.exp * 1000 <= nowMs) {
+    if (claims.exp * 1000 + leewayMs <= nowMs) {
       cache.delete(token)
       throw new TokenExpired()
     }

@@ -67,7 +67,7 @@ t.test('--version, --help, and a command group alone lists its commands', async 
   for (const args of [['user'], ['user', '--help']]) {
     const run = await cli({}, args)
     t.equal(run.code, 0, args.join(' '))
-    t.match(run.stdout, /^Usage:\n {2}gatehouse user create <name> \[--admin\] \[--json\]\n[\s\S]*gatehouse user set-admin <name> on\|off \[--json\]\n$/)
+    t.match(run.stdout, /^Usage:\n {2}gatehouse user create <name> \[--admin\] \[--json\]\n[\s\S]*gatehouse user import --from SOURCE \[--table users\] \[--dry-run\] \[--json\]\n$/)
     t.equal(run.stderr, '')
   }
   const commandHelp = await cli({}, ['user', 'list', '--help'])

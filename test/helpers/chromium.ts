@@ -7,23 +7,26 @@ import type {} from 'tap'
 
 type Test = tap.Test
 
-// Debian's chromium (.ci/run installs it): Swagger UI is rendered by a real browser, under the
-// CSP the server sends, not just served.
+// Debian's chromium (.ci/run installs it): pages are rendered by a real browser, under the CSP
+// and cookie rules the server sends, not just served.
 export const CHROMIUM_BIN = '/usr/bin/chromium'
 const IN_CI = process.env.CI === 'true'
-const BROWSER_MS = 15_000
+const BROWSER_MS = 30_000
 
 export interface Rendered { dom: string, log: string }
 
-/** The DOM of `url` once Swagger UI has rendered, and the browser's log (console and CSP reports). */
-export async function render (t: Test, url: string): Promise<Rendered> {
+/**
+ * Loads `url` in headless Chromium with a profile of its own and returns the DOM once the page is
+ * idle (virtual time waits for pending requests), and the browser's log (console and CSP reports).
+ */
+export async function render (t: Test, url: string, { virtualTimeMs = 5000 } = {}): Promise<Rendered> {
   const child = spawn(CHROMIUM_BIN, [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     `--user-data-dir=${join(tempDir(t), 'profile')}`, '--window-size=1280,2000',
-    // Virtual time runs ahead while the page is idle: the bundle, the document and the render
-    // take well under a second of real time.
-    '--virtual-time-budget=5000', '--enable-logging=stderr', '--v=0', '--dump-dom', url
+    // Virtual time runs ahead while the page is idle: a page's scripts and requests take well
+    // under a second of real time.
+    `--virtual-time-budget=${virtualTimeMs}`, '--enable-logging=stderr', '--v=0', '--dump-dom', url
   ], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let dom = ''
   let log = ''

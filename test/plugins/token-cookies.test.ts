@@ -19,10 +19,12 @@ t.test('cookie mode: HttpOnly token cookies, readable CSRF cookies, double submi
   t.equal(login.statusCode, 200)
   const cookies = setCookies(login)
   t.match(cookies.access_token_cookie, /; Path=\/; HttpOnly; Secure; SameSite=Lax/)
-  t.match(cookies.refresh_token_cookie, /; Path=\/refresh; HttpOnly; Secure; SameSite=Lax/)
+  t.match(cookies.access_token_cookie, /^access_token_cookie=[^;]+; Max-Age=900; Path=\/; HttpOnly/, 'a Max-Age by default (JWT_SESSION_COOKIE off)')
+  // Flask-JWT-Extended's default path for all four: a page anywhere on the site can refresh.
+  t.match(cookies.refresh_token_cookie, /; Path=\/; HttpOnly; Secure; SameSite=Lax/)
   t.match(cookies.csrf_access_token, /; Path=\/; Secure; SameSite=Lax/)
   t.notMatch(cookies.csrf_access_token, /HttpOnly/, 'JavaScript reads the CSRF value')
-  t.match(cookies.csrf_refresh_token, /; Path=\/refresh;/)
+  t.match(cookies.csrf_refresh_token, /; Path=\/; Secure; SameSite=Lax/)
   const access = valueOf(cookies.access_token_cookie)
   const refresh = valueOf(cookies.refresh_token_cookie)
   const csrf = valueOf(cookies.csrf_access_token)
@@ -82,4 +84,48 @@ t.test('header mode (the default) sets no cookie and reads none', async (t) => {
   t.notOk('set-cookie' in login.headers)
   t.notOk('csrf' in decode(login.json().access_token))
   t.equal((await app.inject({ method: 'GET', url: '/item/x', cookies: { access_token_cookie: login.json().access_token } })).statusCode, 401)
+})
+
+t.test('names, paths (each its own), domain and session cookies from config', async (t) => {
+  const app = await buildTestApp(t, {
+    env: {
+      JWT_TOKEN_LOCATION: 'cookies',
+      JWT_ACCESS_COOKIE_NAME: 'acc',
+      JWT_REFRESH_COOKIE_NAME: 'ref',
+      JWT_ACCESS_CSRF_COOKIE_NAME: 'acc_csrf',
+      JWT_REFRESH_CSRF_COOKIE_NAME: 'ref_csrf',
+      JWT_ACCESS_CSRF_HEADER_NAME: 'X-Access-Csrf',
+      JWT_REFRESH_CSRF_HEADER_NAME: 'X-Refresh-Csrf',
+      JWT_ACCESS_COOKIE_PATH: '/api',
+      JWT_REFRESH_COOKIE_PATH: '/refresh',
+      JWT_ACCESS_CSRF_COOKIE_PATH: '/app',
+      JWT_REFRESH_CSRF_COOKIE_PATH: '/app/refresh',
+      JWT_COOKIE_DOMAIN: 'example.test',
+      JWT_SESSION_COOKIE: 'true'
+    }
+  })
+  const user = await signUp(app)
+  const login = await app.inject({ method: 'POST', url: '/login', payload: { username: user.username, password: user.password } })
+  const cookies = setCookies(login)
+  t.same(Object.keys(cookies).sort(), ['acc', 'acc_csrf', 'ref', 'ref_csrf'])
+  t.match(cookies.acc, /; Domain=example\.test; Path=\/api; HttpOnly/)
+  t.match(cookies.ref, /; Domain=example\.test; Path=\/refresh; HttpOnly/)
+  t.match(cookies.acc_csrf, /; Domain=example\.test; Path=\/app;/)
+  t.match(cookies.ref_csrf, /; Domain=example\.test; Path=\/app\/refresh;/)
+  for (const line of Object.values(cookies)) t.notMatch(line, /Max-Age|Expires/, 'session cookies: no Max-Age')
+
+  const access = { acc: valueOf(cookies.acc) }
+  const csrf = valueOf(cookies.acc_csrf)
+  t.equal((await app.inject({ method: 'PUT', url: '/item/x', cookies: access, headers: { 'x-csrf-token': csrf }, payload: { price: 1 } })).json().error,
+    'csrf_mismatch', 'the default header name is not read when another is configured')
+  t.equal((await app.inject({ method: 'PUT', url: '/item/x', cookies: access, headers: { 'x-access-csrf': csrf }, payload: { price: 1 } })).statusCode, 201)
+  const refreshed = await app.inject({ method: 'POST', url: '/refresh', cookies: { ref: valueOf(cookies.ref) }, headers: { 'x-refresh-csrf': valueOf(cookies.ref_csrf) } })
+  t.equal(refreshed.statusCode, 200, 'the refresh CSRF header has its own name')
+
+  const out = await app.inject({ method: 'POST', url: '/logout', cookies: access, headers: { 'x-access-csrf': csrf } })
+  const cleared = setCookies(out)
+  t.match(cleared.acc, /Max-Age=0; Domain=example\.test; Path=\/api; Expires=Thu, 01 Jan 1970/, 'cleared with the path and domain it was set with')
+  t.match(cleared.ref, /Domain=example\.test; Path=\/refresh/)
+  t.match(cleared.acc_csrf, /Path=\/app;/)
+  t.match(cleared.ref_csrf, /Path=\/app\/refresh;/)
 })

@@ -60,7 +60,9 @@ t.test('the forged-token corpus', async (t) => {
     ['a string payload', rawPayload('"sub"')],
     ['a header that is not JSON', `${b64('{alg:HS256')}.${p}.${s}`],
     ['missing sub', forge({ ...good, sub: undefined })],
-    ['numeric sub', forge({ ...good, sub: user.id })],
+    // An integer sub is an identity (issue 13), a fraction or a negative number is not.
+    ['fractional sub', forge({ ...good, sub: user.id + 0.5 })],
+    ['negative sub', forge({ ...good, sub: -user.id })],
     ['object sub', forge({ ...good, sub: { id: user.id } })],
     ['missing jti', forge({ ...good, jti: undefined })],
     ['missing type', forge({ ...good, type: undefined })],

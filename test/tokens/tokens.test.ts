@@ -138,7 +138,8 @@ forEachDatabase(t, async (t, database) => {
     const invalid = 'The token payload is not a JSON object.'
     const payloads: Array<[string, unknown, string]> = [
       ...['sub', 'type', 'jti', 'exp'].map((name): [string, unknown, string] => [`without ${name}`, without(claims, name), malformedClaim(name)]),
-      ['a numeric sub', { ...claims, sub: user.id }, malformedClaim('sub')],
+      ['a fractional sub (an integer one is read as its decimal string)', { ...claims, sub: user.id + 0.5 }, malformedClaim('sub')],
+      ['without iat (it could never be placed before a cut-off)', without(claims, 'iat'), malformedClaim('iat')],
       ['an empty sub', { ...claims, sub: '' }, malformedClaim('sub')],
       ['an unknown type', { ...claims, type: 'id' }, malformedClaim('type')],
       ['a string exp', { ...claims, exp: String(now() + 900) }, malformedClaim('exp')],
