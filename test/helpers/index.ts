@@ -161,6 +161,19 @@ export function forge (payload: unknown, options: { secret?: string, header?: Re
   return `${input}.${signature}`
 }
 
+const P256_ORDER = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551')
+
+/**
+ * An ES256 signature (IEEE P1363 r‖s) in its low-S form, the only one Gatehouse accepts: what a
+ * careful foreign signer sends. `high: true` gives the other twin, (r, n − s) with s > n/2.
+ */
+export function es256Spelling (signature: Buffer, { high = false } = {}): Buffer {
+  const s = BigInt(`0x${signature.subarray(32).toString('hex')}`)
+  const isHigh = s > P256_ORDER >> 1n
+  if (isHigh === high) return signature
+  return Buffer.concat([signature.subarray(0, 32), Buffer.from((P256_ORDER - s).toString(16).padStart(64, '0'), 'hex')])
+}
+
 /** Claims as Flask-JWT-Extended 4.x writes them, for user `sub`. */
 export function flaskClaims (sub: number | string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000)
