@@ -13,6 +13,11 @@ interface Requirement {
   admin?: boolean
   /** Anonymous requests pass with request.user null; a present token must still be good. */
   optional?: boolean
+  /**
+   * nginx's auth_request: the subrequest is always a GET, so CSRF is checked against the method
+   * of the request it guards, X-Original-Method; without one it counts as state-changing.
+   */
+  gateway?: boolean
 }
 
 declare module 'fastify' {
@@ -22,6 +27,8 @@ declare module 'fastify' {
     requireAdmin: onRequestAsyncHookHandler
     requireRefresh: onRequestAsyncHookHandler
     optionalAccess: onRequestAsyncHookHandler
+    /** requireAccess for GET /auth/verify, CSRF checked for the guarded request's method. */
+    requireGatewayAccess: onRequestAsyncHookHandler
     /** Whether the token's user is an admin now: the `is_admin` claim may predate a demotion. */
     isAdminNow: (claims: TokenClaims) => Promise<boolean>
   }
@@ -50,6 +57,12 @@ function bearerToken (header: string | undefined): string | undefined {
   return token
 }
 
+/** The method of the request nginx asks about; none (an old nginx config) counts as state-changing. */
+function originalMethod (request: FastifyRequest): string {
+  const method = request.headers['x-original-method']
+  return typeof method === 'string' && method !== '' ? method : 'POST'
+}
+
 // request.user is @fastify/jwt's decorator. Checks run in Flask-JWT-Extended's order: find,
 // decode, type, fresh, revocation; then admin.
 export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, headers }) {
@@ -73,7 +86,7 @@ export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, h
         throw new AuthorizationRequired()
       }
       const claims = fastify.tokens.verify(token)
-      if (fromCookie) cookies.checkCsrf(request, claims)
+      if (fromCookie) cookies.checkCsrf(request, claims, requirement.gateway === true ? originalMethod(request) : request.method)
       if (claims.type !== requirement.type) throw new WrongTokenType(requirement.type)
       if (requirement.fresh === true && !isFresh(claims, nowSeconds())) throw new FreshTokenRequired()
       if (await fastify.revocation.isRevoked(claims)) throw new TokenRevoked()
@@ -87,4 +100,5 @@ export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, h
   fastify.decorate('requireAdmin', hook({ type: 'access', admin: true }))
   fastify.decorate('requireRefresh', hook({ type: 'refresh' }))
   fastify.decorate('optionalAccess', hook({ type: 'access', optional: true }))
+  fastify.decorate('requireGatewayAccess', hook({ type: 'access', gateway: true }))
 }, { name: 'gatehouse-auth', fastify: '5.x', dependencies: ['gatehouse-tokens', 'gatehouse-revocation', 'gatehouse-users-repository', 'gatehouse-token-cookies'] })
