@@ -4,16 +4,12 @@ import { isAdminAccount, audit, NEW_USERNAME_RULE, newAccountUsername } from '..
 import { Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
 import type { TokenClaims } from '../src/tokens'
 
-export interface AccountsRoutesOptions {
-  adminUsernames: ReadonlySet<string>
-}
-
 const UserParams = Type.Object({ id: UserIdParam })
 
 /** Accounts: /register, /user/:id (read, delete) and /user/:id/password. */
-const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async function (fastify, { adminUsernames }) {
+const accounts: FastifyPluginAsyncTypebox = async function (fastify) {
   const { passwords } = fastify
-  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user, adminUsernames)
+  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user)
 
   /** The caller may act on account `id`: their own, or any as an admin (checked against the account now). */
   async function ownerOrAdmin (claims: TokenClaims, id: number): Promise<void> {

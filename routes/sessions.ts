@@ -4,7 +4,6 @@ import { isAdminAccount, audit, needsRehash, canonicalUsername } from '../src/ac
 import { InvalidCredentials, TokenRevoked, TooManyRequests, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
 
 export interface SessionsRoutesOptions {
-  adminUsernames: ReadonlySet<string>
   /** /refresh answers a new refresh token and spends the presented one. */
   refreshRotation: boolean
 }
@@ -16,9 +15,9 @@ const LoginBody = Type.Object({
 })
 
 /** Sessions: /login, /logout, /logout/all and /refresh. */
-const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async function (fastify, { adminUsernames, refreshRotation }) {
+const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async function (fastify, { refreshRotation }) {
   const { passwords } = fastify
-  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user, adminUsernames)
+  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user)
 
   fastify.post('/login', {
     schema: {
@@ -90,7 +89,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     }
   }, async function refresh (request, reply) {
     const claims = request.user!
-    // Admin rights are read again from the account, so a change of them (is_admin, ADMIN_USERNAMES) reaches refreshed tokens.
+    // Admin rights are read again from the account, so a change of them reaches refreshed tokens.
     const user = await fastify.users.findById(Number(claims.sub))
     if (user === undefined) throw new TokenRevoked()
     const subject = { id: user.id, isAdmin: isAdmin(user) }

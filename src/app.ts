@@ -126,11 +126,11 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
     refreshTokenExpires: config.refreshTokenExpires
   })
   await app.register(loginThrottle, config.loginThrottle)
-  await app.register(auth, { adminUsernames: config.adminUsernames, headers: config.tokenLocation.headers })
+  await app.register(auth, { headers: config.tokenLocation.headers })
 
   await app.register(health)
-  await app.register(accounts, { adminUsernames: config.adminUsernames })
-  await app.register(sessions, { adminUsernames: config.adminUsernames, refreshRotation: config.refreshRotation })
+  await app.register(accounts)
+  await app.register(sessions, { refreshRotation: config.refreshRotation })
   await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
   await app.register(gateway)
   await app.register(keys, { maxAgeSeconds: config.jwt.jwksMaxAgeSeconds })

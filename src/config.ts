@@ -6,7 +6,6 @@ import { parseEnv } from 'node:util'
 import { SIGNING_ALGORITHMS } from './tokens'
 import type { Signing } from './tokens'
 import { isProxyEntry, proxyList } from './http'
-import { canonicalUsername } from './accounts'
 
 const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))
@@ -88,7 +87,8 @@ export const EnvSchema = Type.Object({
   // Unset: 5000, or 0 with NODE_ENV=development.
   SHUTDOWN_DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
-  ADMIN_USERNAMES: Type.String({ default: '' }),
+  // Removed: it made admin whoever registered a listed name. Refused while set (crossChecks).
+  ADMIN_USERNAMES: Type.Optional(Type.String()),
   // Browser origins allowed to call the API from their pages (CORS), with credentials; none by default.
   CORS_ORIGINS: Type.String({
     default: '',
@@ -216,7 +216,6 @@ function toConfig (env: Env) {
       maxPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
       windowSeconds: env.LOGIN_FAILURE_WINDOW_SECONDS
     },
-    adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map(canonicalUsername).filter(Boolean)),
     docsEnabled: env.DOCS_ENABLED,
     cors: { origins: env.CORS_ORIGINS === '' ? [] : env.CORS_ORIGINS.split(',') },
     metrics: { enabled: env.METRICS_ENABLED, port: env.METRICS_PORT },
@@ -255,6 +254,11 @@ function crossChecks (env: Env): string[] {
     }
     // A secret left set would look as if it mattered: it signs nothing here.
     if (env.JWT_SECRET_KEY !== undefined) problems.push(`JWT_SECRET_KEY: not used with JWT_ALGORITHM ${env.JWT_ALGORITHM}; unset it`)
+  }
+  if (env.ADMIN_USERNAMES !== undefined) {
+    problems.push('ADMIN_USERNAMES: no longer supported, as anyone who registers a listed name (again, after its ' +
+      'account is deleted, or first, on a fresh install) would be an admin. Unset it, and make admins of existing ' +
+      'accounts with `gatehouse user set-admin <name> on` or `gatehouse user create <name> --admin`')
   }
   if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
     problems.push('METRICS_PORT: must differ from PORT')

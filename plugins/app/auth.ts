@@ -35,7 +35,6 @@ declare module 'fastify' {
 }
 
 export interface AuthOptions {
-  adminUsernames: ReadonlySet<string>
   /** Read `Authorization: Bearer`; cookies are read when the token-cookies plugin is on. */
   headers: boolean
 }
@@ -65,14 +64,14 @@ function originalMethod (request: FastifyRequest): string {
 
 // request.user is @fastify/jwt's decorator. Checks run in Flask-JWT-Extended's order: find,
 // decode, type, fresh, revocation; then admin.
-export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, headers }) {
+export default fp<AuthOptions>(async function auth (fastify, { headers }) {
   const cookies = fastify.tokenCookies
   // Admin routes are few and rare: each reads the account, so a deleted or demoted admin's
   // tokens lose their rights on the next request rather than at expiry.
   async function isAdminNow (claims: TokenClaims): Promise<boolean> {
     if (claims.is_admin !== true) return false
     const user = await fastify.users.findById(Number(claims.sub))
-    return user !== undefined && isAdminAccount(user, adminUsernames)
+    return user !== undefined && isAdminAccount(user)
   }
   fastify.decorate('isAdminNow', isAdminNow)
 

@@ -6,7 +6,7 @@ export interface StoredUser {
   id: number
   username: string
   password_hash: string
-  /** The account's own admin flag; ADMIN_USERNAMES may make it an admin too (src/admin-rights.ts). */
+  /** The account's admin flag, the only source of admin rights (src/accounts/admin-rights.ts). */
   is_admin: boolean
 }
 

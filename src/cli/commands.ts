@@ -54,10 +54,6 @@ async function revokeEverySession (stores: Stores, config: Config, id: number): 
   await stores.revocation.revokeUser(String(id), Date.now(), nowSeconds() + config.refreshTokenExpires)
 }
 
-function adminVia (user: { username: string, is_admin: boolean }, config: Config): string[] {
-  return [...(user.is_admin ? ['flag'] : []), ...(config.adminUsernames.has(user.username) ? ['ADMIN_USERNAMES'] : [])]
-}
-
 interface Context {
   stores: Stores
   config: Config
@@ -102,19 +98,18 @@ const commands: Record<string, Record<string, Command>> = {
       }
     },
     list: {
-      async run ({ stores, config }) {
+      async run ({ stores }) {
         const users = (await stores.users.list()).map((user) => ({
           id: user.id,
           username: user.username,
-          is_admin: isAdminAccount(user, config.adminUsernames),
-          admin_via: adminVia(user, config),
+          is_admin: isAdminAccount(user),
           created_at: new Date(user.created_at).toISOString()
         }))
         const text = users.length === 0
           ? 'no users'
           : table([
             ['ID', 'USERNAME', 'ADMIN', 'CREATED'],
-            ...users.map((user) => [String(user.id), user.username, user.is_admin ? `yes (${user.admin_via.join(', ')})` : 'no', user.created_at])
+            ...users.map((user) => [String(user.id), user.username, user.is_admin ? 'yes' : 'no', user.created_at])
           ])
         return { text, json: users }
       }
@@ -142,16 +137,13 @@ const commands: Record<string, Record<string, Command>> = {
       check ([, setting]) {
         if (setting !== 'on' && setting !== 'off') throw usageError(`set-admin takes on or off, not ${JSON.stringify(setting)}`)
       },
-      async run ({ stores, config, audit }, { positionals: [name, setting] }) {
+      async run ({ stores, audit }, { positionals: [name, setting] }) {
         const user = await findUser(stores, name)
         const on = setting === 'on'
         await stores.users.setAdmin(user.id, on)
         audit(on ? 'admin_flag_set' : 'admin_flag_cleared', user)
-        const json = { id: user.id, username: user.username, is_admin: isAdminAccount({ ...user, is_admin: on }, config.adminUsernames), admin_via: adminVia({ ...user, is_admin: on }, config) }
+        const json = { id: user.id, username: user.username, is_admin: on }
         if (on) return { text: `${user.username} is an admin (from its next login or refresh)`, json }
-        if (config.adminUsernames.has(user.username)) {
-          return { text: `${user.username}'s admin flag is cleared, but it stays an admin: ADMIN_USERNAMES names it`, json }
-        }
         return { text: `${user.username} is no longer an admin (at once, even with tokens that say otherwise)`, json }
       }
     }

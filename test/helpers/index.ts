@@ -140,6 +140,16 @@ export async function signUp (app: App, username = uniqueName(), password = 'cor
   return { ...session, id: registered.json().id, username, password }
 }
 
+/**
+ * An admin as an operator makes one: an account registered, given the admin flag (what
+ * `gatehouse user set-admin` does), then logged in, so its tokens carry is_admin.
+ */
+export async function signUpAdmin (app: App, username = uniqueName('admin'), password = 'correct horse battery'): Promise<Session & { username: string, password: string }> {
+  const user = await signUp(app, username, password)
+  await app.users.setAdmin(user.id, true)
+  return { ...user, ...await logIn(app, username, password) }
+}
+
 export async function logIn (app: App, username: string, password: string): Promise<Session> {
   const response = await app.inject({ method: 'POST', url: '/login', payload: { username, password } })
   if (response.statusCode !== 200) throw new Error(`login failed: ${response.body}`)
