@@ -12,6 +12,11 @@ const LogLevel = Type.Union(
 )
 
 // The environment the service reads: every setting, its default and its bounds, in one place.
+// Above the idle timeout of kept-alive connections at the proxy (nginx's upstream
+// keepalive_timeout, 60 s in deploy/nginx.conf): the proxy, not Node, closes an idle connection,
+// so the proxy never sends a request on a connection Node is closing at that moment.
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000
+
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
@@ -87,6 +92,13 @@ export const EnvSchema = Type.Object({
   // Unset: 5000, or 0 with NODE_ENV=development.
   SHUTDOWN_DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
+  // A request whose headers, or whose headers and body, have not all arrived this long after it
+  // began is answered 408 and its connection closed: a slow client cannot hold a connection (and a
+  // login) open. Behind nginx, which buffers bodies, they never come near; in front of clients, they
+  // bound them. HTTP_IDLE_TIMEOUT_MS: how long a kept-alive connection may wait for its next request.
+  HTTP_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 20000 }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 60000 }),
+  HTTP_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: KEEP_ALIVE_TIMEOUT_MS }),
   // Removed: it made admin whoever registered a listed name. Refused while set (crossChecks).
   ADMIN_USERNAMES: Type.Optional(Type.String()),
   // Browser origins allowed to call the API from their pages (CORS), with credentials; none by default.
@@ -191,6 +203,7 @@ function toConfig (env: Env) {
     trustProxy: proxyList(env.TRUST_PROXY),
     shutdown: { drainMs: shutdownDrainMs(env), timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
     dataDir: resolve(env.DATA_DIR),
+    http: { headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS, idleTimeoutMs: env.HTTP_IDLE_TIMEOUT_MS },
     database: databaseConfig(env),
     redis: redisConfig(env),
     jwtSecret: env.JWT_SECRET_KEY,
@@ -240,6 +253,9 @@ function crossChecks (env: Env): string[] {
   }
   for (const entry of proxyList(env.TRUST_PROXY)) {
     if (!isProxyEntry(entry)) problems.push(`TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address, a CIDR block, or loopback, linklocal or uniquelocal`)
+  }
+  if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS, which bounds the whole request')
   }
   if (shutdownDrainMs(env) >= env.SHUTDOWN_TIMEOUT_MS) {
     problems.push('SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS, which bounds the whole shutdown')
