@@ -1,13 +1,18 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
 import { isAdminAccount, audit, NEW_USERNAME_RULE, newAccountUsername } from '../src/accounts'
-import { Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
+import { CookieSession, Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
 import type { TokenClaims } from '../src/tokens'
 
 const UserParams = Type.Object({ id: UserIdParam })
 
+export interface AccountsRoutesOptions {
+  /** False with JWT_TOKEN_LOCATION=cookies: the new tokens are set as cookies only, never in a body. */
+  tokensInBody: boolean
+}
+
 /** Accounts: /register, /user/:id (read, delete) and /user/:id/password. */
-const accounts: FastifyPluginAsyncTypebox = async function (fastify) {
+const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async function (fastify, { tokensInBody }) {
   const { passwords } = fastify
   const isAdmin = (user: StoredUser): boolean => isAdminAccount(user)
 
@@ -71,7 +76,7 @@ const accounts: FastifyPluginAsyncTypebox = async function (fastify) {
       summary: 'Change your password: every other session ends, a new token pair is returned',
       params: UserParams,
       body: Type.Object({ old_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password }),
-      response: { 200: Type.Composite([Message, TokenPair]), ...Errors }
+      response: { 200: tokensInBody ? Type.Composite([Message, TokenPair]) : CookieSession, ...Errors }
     }
   }, async function changePassword (request, reply) {
     const claims = request.user!
@@ -97,7 +102,7 @@ const accounts: FastifyPluginAsyncTypebox = async function (fastify) {
     void reply.headers(NO_STORE)
     const pair = fastify.tokens.issuePair({ id, isAdmin: isAdmin(user) }, cutoff)
     fastify.tokenCookies?.set(reply, pair)
-    return { message: 'Password changed.', ...pair }
+    return tokensInBody ? { message: 'Password changed.', ...pair } : { message: 'Password changed.', expires_in: pair.expires_in }
   })
 }
 

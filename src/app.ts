@@ -140,8 +140,10 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
   await app.register(auth, { headers: config.tokenLocation.headers })
 
   await app.register(health)
-  await app.register(accounts)
-  await app.register(sessions, { refreshRotation: config.refreshRotation })
+  // Cookies only: no token in a body, where a page script could read it despite HttpOnly.
+  const tokensInBody = config.tokenLocation.headers
+  await app.register(accounts, { tokensInBody })
+  await app.register(sessions, { refreshRotation: config.refreshRotation, tokensInBody })
   await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
   await app.register(gateway)
   await app.register(keys, { maxAgeSeconds: config.jwt.jwksMaxAgeSeconds })

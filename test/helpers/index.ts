@@ -153,8 +153,11 @@ export async function signUpAdmin (app: App, username = uniqueName('admin'), pas
 export async function logIn (app: App, username: string, password: string): Promise<Session> {
   const response = await app.inject({ method: 'POST', url: '/login', payload: { username, password } })
   if (response.statusCode !== 200) throw new Error(`login failed: ${response.body}`)
+  // With JWT_TOKEN_LOCATION=cookies the tokens are in the cookies only.
+  const cookies = Object.fromEntries(response.cookies.map(({ name, value }) => [name, value]))
   const body = response.json()
-  return { id: Number(decode(body.access_token).sub), access: body.access_token, refresh: body.refresh_token }
+  const access: string = body.access_token ?? cookies.access_token_cookie
+  return { id: Number(decode(access).sub), access, refresh: body.refresh_token ?? cookies.refresh_token_cookie }
 }
 
 export function decode (token: string): Record<string, any> {
