@@ -152,9 +152,39 @@ function accepted (schema: TSchema): string | undefined {
   return undefined
 }
 
-/** A URL's password never reaches a message: `scheme://user:***@host`. */
-function withoutPassword (value: unknown): unknown {
-  return typeof value === 'string' ? value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@') : value
+// Settings whose value is a secret: never shown, whatever is wrong with it.
+const SECRET_SETTINGS = new Set(['JWT_SECRET_KEY'])
+// Settings holding a URL that may carry a password, in its user part or its query.
+const URL_SETTINGS = new Set(['DATABASE_URL', 'REDIS_URL'])
+const SECRET_PARAMETER = /pass|secret|token|key|auth|cred/i
+
+/**
+ * A URL as it may be shown, in any shape, a malformed one too (`redis//user:pw@host`): everything
+ * before the last `@` after the scheme is hidden but a user name before a colon
+ * (`redis//user:***@host`), and so are the values of query parameters that may hold a secret.
+ */
+export function redactUrl (value: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:?\/*/i.exec(value)?.[0] ?? ''
+  let rest = value.slice(scheme.length)
+  const query = rest.indexOf('?')
+  let search = ''
+  if (query !== -1) {
+    search = rest.slice(query).replace(/([?&;][^=&;]*)=([^&;]*)/g, (whole, name: string) => SECRET_PARAMETER.test(name) ? `${name}=***` : whole)
+    rest = rest.slice(0, query)
+  }
+  const at = rest.lastIndexOf('@')
+  if (at !== -1) {
+    const userinfo = rest.slice(0, at)
+    const colon = userinfo.indexOf(':')
+    rest = `${colon === -1 ? '***' : `${userinfo.slice(0, colon)}:***`}${rest.slice(at)}`
+  }
+  return scheme + rest + search
+}
+
+/** A setting's value as a message may quote it: secrets never, URLs without their secret parts. */
+function shown (key: string, value: unknown): string {
+  if (SECRET_SETTINGS.has(key)) return '(hidden)'
+  return JSON.stringify(URL_SETTINGS.has(key) && typeof value === 'string' ? redactUrl(value) : value)
 }
 
 export class ConfigError extends Error {
@@ -240,9 +270,26 @@ export type Config = ReturnType<typeof toConfig>
 /** A config whose signing keys are settled (secret found or made, key files read): what the app factory takes. */
 export type AppConfig = Config & { signing: Signing }
 
+function isParsableUrl (value: string): boolean {
+  try {
+    const url = new URL(value)
+    decodeURIComponent(url.username)
+    decodeURIComponent(url.password)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** What no single setting's schema can tell. */
 function crossChecks (env: Env): string[] {
   const problems: string[] = []
+  // A URL that passed its pattern may still not parse; the clients would fail later with less to say.
+  for (const key of ['REDIS_URL', 'DATABASE_URL'] as const) {
+    const value = env[key]
+    if (value === undefined || value.startsWith('sqlite:') || !/^[a-z]+:\/\//.test(value)) continue
+    if (!isParsableUrl(value)) problems.push(`${key}: not a valid URL (a bad port, host or %-escape?) (got ${shown(key, value)})`)
+  }
   const redisKinds = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((key) => env[key] !== undefined)
   if (redisKinds.length > 1) problems.push(`${redisKinds.join(', ')}: set one of them, not several`)
   for (const key of ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const) {
@@ -294,7 +341,7 @@ export function loadConfig (source: Record<string, string | undefined>): Config 
     if (value === undefined || value === '') continue
     // TypeBox's conversion would read "1.5" as 1; a number setting must be written as one.
     if (schema.type === 'integer' && !/^[0-9]+$/.test(value)) {
-      problems.push(`${key}: must be a whole number (got ${JSON.stringify(value)})`)
+      problems.push(`${key}: must be a whole number (got ${shown(key, value)})`)
     } else {
       raw[key] = value
     }
@@ -303,7 +350,8 @@ export function loadConfig (source: Record<string, string | undefined>): Config 
   for (const error of Value.Errors(EnvSchema, env)) {
     // A setting may say in its schema what a valid value looks like, better than the bare pattern.
     const message = accepted(error.schema) ?? error.message
-    problems.push(`${error.path.slice(1) || 'environment'}: ${message} (got ${JSON.stringify(withoutPassword(error.value))})`)
+    const key = error.path.slice(1)
+    problems.push(`${key || 'environment'}: ${message} (got ${shown(key, error.value)})`)
   }
   if (env.JWT_SECRET_KEY !== undefined && Buffer.byteLength(env.JWT_SECRET_KEY) < MIN_SECRET_BYTES) {
     problems.push(`JWT_SECRET_KEY: must be at least ${MIN_SECRET_BYTES} bytes`)
