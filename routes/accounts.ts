@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
 import { isAdminAccount, audit, NEW_USERNAME_RULE, newAccountUsername } from '../src/accounts'
-import { CookieSession, Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
+import { CookieSession, UserExists, Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
 import type { TokenClaims } from '../src/tokens'
 
 const UserParams = Type.Object({ id: UserIdParam })
@@ -30,6 +30,8 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
   }, async function register (request, reply) {
     const username = newAccountUsername(request.body.username)
     if (username === undefined) throw new ValidationFailed(`body/username ${NEW_USERNAME_RULE}`)
+    // An account made before the PRECIS rule may hold this name in its older spelling (`straße`).
+    if (await fastify.users.findByLoginName(request.body.username) !== undefined) throw new UserExists(username)
     const id = await fastify.users.create(username, await passwords.hash(request.body.password))
     audit(request, 'user_registered', { userId: id, username })
     return await reply.code(201).send({ message: 'User created successfully.', id })

@@ -39,7 +39,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
       void reply.header('retry-after', String(wait))
       throw new TooManyRequests()
     }
-    const user = await fastify.users.findByUsername(username)
+    const user = await fastify.users.findByLoginName(request.body.username)
     if (!await passwords.verify(user?.password_hash, password) || user === undefined) {
       await fastify.loginThrottle.recordFailure(username, request.ip)
       audit(request, 'login_failed', { userId: user?.id })

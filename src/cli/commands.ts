@@ -1,7 +1,7 @@
 import { Value } from '@sinclair/typebox/value'
 import { userInfo } from 'node:os'
 import { Migrator } from 'kysely'
-import { isAdminAccount, auditCli, type AuditEvent, hashPassword, canonicalUsername, NEW_USERNAME_RULE, newAccountUsername } from '../accounts'
+import { isAdminAccount, auditCli, type AuditEvent, hashPassword, NEW_USERNAME_RULE, newAccountUsername } from '../accounts'
 import { generateKeyPem, isAsymmetric, showKeys } from './keys'
 import { environment, loadConfig, type Config, type DatabaseConfig } from '../config'
 import { migrationProvider } from '../db'
@@ -9,6 +9,7 @@ import { nowSeconds } from '../revocation'
 import { Credentials } from '../http'
 import { newSecret, type AsymmetricAlgorithm } from '../tokens'
 import { openStores, type Stores } from './stores'
+import { printable } from './printable'
 import { table } from './text-table'
 import { CliError, usageError, type Invocation } from './usage'
 
@@ -44,7 +45,7 @@ async function readPassword (): Promise<string> {
 }
 
 async function findUser (stores: Stores, name: string) {
-  const user = await stores.users.findByUsername(canonicalUsername(name))
+  const user = await stores.users.findByLoginName(name)
   if (user === undefined) throw new CliError(`no user named ${JSON.stringify(name)}`)
   return user
 }
@@ -109,7 +110,7 @@ const commands: Record<string, Record<string, Command>> = {
           ? 'no users'
           : table([
             ['ID', 'USERNAME', 'ADMIN', 'CREATED'],
-            ...users.map((user) => [String(user.id), user.username, user.is_admin ? 'yes' : 'no', user.created_at])
+            ...users.map((user) => [String(user.id), printable(user.username), user.is_admin ? 'yes' : 'no', user.created_at])
           ])
         return { text, json: users }
       }
@@ -217,7 +218,7 @@ export async function execute (group: string, name: string, args: Invocation): P
   }
   const stores = await openStores(config, { level: 'info', stream })
   const operator = osUser()
-  const audit: Context['audit'] = (event, user) => { auditCli(stores.log, operator, event, { userId: user.id, username: user.username }) }
+  const audit: Context['audit'] = (event, user) => { auditCli(stores.log, operator, event, { userId: user.id, username: printable(user.username) }) }
   try {
     const answer = await job({ stores, config, applied, audit }, args)
     return args.json ? JSON.stringify(answer.json, null, 2) : answer.text
