@@ -1,19 +1,20 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
 import { isAdminAccount, audit, NEW_USERNAME_RULE, newAccountUsername } from '../src/accounts'
-import { Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
+import { CookieSession, UserExists, Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
 import type { TokenClaims } from '../src/tokens'
-
-export interface AccountsRoutesOptions {
-  adminUsernames: ReadonlySet<string>
-}
 
 const UserParams = Type.Object({ id: UserIdParam })
 
+export interface AccountsRoutesOptions {
+  /** False with JWT_TOKEN_LOCATION=cookies: the new tokens are set as cookies only, never in a body. */
+  tokensInBody: boolean
+}
+
 /** Accounts: /register, /user/:id (read, delete) and /user/:id/password. */
-const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async function (fastify, { adminUsernames }) {
+const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async function (fastify, { tokensInBody }) {
   const { passwords } = fastify
-  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user, adminUsernames)
+  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user)
 
   /** The caller may act on account `id`: their own, or any as an admin (checked against the account now). */
   async function ownerOrAdmin (claims: TokenClaims, id: number): Promise<void> {
@@ -29,6 +30,8 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
   }, async function register (request, reply) {
     const username = newAccountUsername(request.body.username)
     if (username === undefined) throw new ValidationFailed(`body/username ${NEW_USERNAME_RULE}`)
+    // An account made before the PRECIS rule may hold this name in its older spelling (`straße`).
+    if (await fastify.users.findByLoginName(request.body.username) !== undefined) throw new UserExists(username)
     const id = await fastify.users.create(username, await passwords.hash(request.body.password))
     audit(request, 'user_registered', { userId: id, username })
     return await reply.code(201).send({ message: 'User created successfully.', id })
@@ -75,7 +78,7 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
       summary: 'Change your password: every other session ends, a new token pair is returned',
       params: UserParams,
       body: Type.Object({ old_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password }),
-      response: { 200: Type.Composite([Message, TokenPair]), ...Errors }
+      response: { 200: tokensInBody ? Type.Composite([Message, TokenPair]) : CookieSession, ...Errors }
     }
   }, async function changePassword (request, reply) {
     const claims = request.user!
@@ -101,7 +104,7 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
     void reply.headers(NO_STORE)
     const pair = fastify.tokens.issuePair({ id, isAdmin: isAdmin(user) }, cutoff)
     fastify.tokenCookies?.set(reply, pair)
-    return { message: 'Password changed.', ...pair }
+    return tokensInBody ? { message: 'Password changed.', ...pair } : { message: 'Password changed.', expires_in: pair.expires_in }
   })
 }
 

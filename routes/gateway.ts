@@ -7,11 +7,13 @@ const Errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503
 /**
  * nginx's auth_request asks here whether a request may pass: 204 with who the caller is, for nginx
  * to hand upstream (`auth_request_set`), or 401. nginx treats only 2xx, 401 and 403 as answers,
- * so an unmet `fresh` or `admin` requirement is a 403, not the 401 the API routes give.
+ * so an unmet `fresh` or `admin` requirement is a 403, not the 401 the API routes give. A token
+ * from a cookie must come with the CSRF double submit when the guarded request (X-Original-Method)
+ * changes state, or when nginx does not say which method it is.
  */
 const authVerify: FastifyPluginAsyncTypebox = async function (fastify) {
   fastify.get('/auth/verify', {
-    onRequest: fastify.requireAccess,
+    onRequest: fastify.requireGatewayAccess,
     schema: {
       tags: ['gateway'],
       summary: 'For nginx auth_request: 204 with the caller id and admin flag, 401 or 403',

@@ -1,13 +1,16 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
 import { isAdminAccount, audit, needsRehash, canonicalUsername } from '../src/accounts'
-import { accountMissing, InvalidCredentials, TokenRevoked, TooManyRequests, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
+import { accountMissing, InvalidCredentials, TokenRevoked, TooManyRequests, CookieSession, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
 
 export interface SessionsRoutesOptions {
-  adminUsernames: ReadonlySet<string>
   /** /refresh answers a new refresh token and spends the presented one. */
   refreshRotation: boolean
+  /** False with JWT_TOKEN_LOCATION=cookies: tokens are set as cookies only, never in a body. */
+  tokensInBody: boolean
 }
+
+const RefreshAnswer = Type.Object({ access_token: Type.String(), refresh_token: Type.Optional(Type.String()) })
 
 // Login takes any stored username and password; the length rules are for new accounts.
 const LoginBody = Type.Object({
@@ -16,15 +19,16 @@ const LoginBody = Type.Object({
 })
 
 /** Sessions: /login, /logout, /logout/all and /refresh. */
-const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async function (fastify, { adminUsernames, refreshRotation }) {
+const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async function (fastify, { refreshRotation, tokensInBody }) {
   const { passwords } = fastify
-  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user, adminUsernames)
+  const isAdmin = (user: StoredUser): boolean => isAdminAccount(user)
+  const cookieSession = (message: string) => ({ message, expires_in: fastify.tokens.accessTokenExpires })
 
   fastify.post('/login', {
     schema: {
       tags: ['sessions'],
       summary: 'Log in with a password: a fresh access token and a refresh token',
-      body: LoginBody, response: { 200: TokenPair, ...Errors }
+      body: LoginBody, response: { 200: tokensInBody ? TokenPair : CookieSession, ...Errors }
     }
   }, async function login (request, reply) {
     const username = canonicalUsername(request.body.username)
@@ -35,7 +39,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
       void reply.header('retry-after', String(wait))
       throw new TooManyRequests()
     }
-    const user = await fastify.users.findByUsername(username)
+    const user = await fastify.users.findByLoginName(request.body.username)
     if (!await passwords.verify(user?.password_hash, password) || user === undefined) {
       await fastify.loginThrottle.recordFailure(username, request.ip)
       audit(request, 'login_failed', { userId: user?.id })
@@ -47,7 +51,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     void reply.headers(NO_STORE)
     const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user) })
     fastify.tokenCookies?.set(reply, pair)
-    return pair
+    return tokensInBody ? pair : cookieSession('Logged in.')
   })
 
   fastify.post('/logout', {
@@ -86,11 +90,11 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     schema: {
       tags: ['sessions'],
       summary: 'A new, not fresh, access token (and, with rotation, a new refresh token)',
-      response: { 200: Type.Object({ access_token: Type.String(), refresh_token: Type.Optional(Type.String()) }), ...Errors }
+      response: { 200: tokensInBody ? RefreshAnswer : CookieSession, ...Errors }
     }
   }, async function refresh (request, reply) {
     const claims = request.user!
-    // Admin rights are read again from the account, so a change of them (is_admin, ADMIN_USERNAMES) reaches refreshed tokens.
+    // Admin rights are read again from the account, so a change of them reaches refreshed tokens.
     const user = await fastify.users.findById(Number(claims.sub))
     if (user === undefined) throw accountMissing()
     const subject = { id: user.id, isAdmin: isAdmin(user) }
@@ -98,7 +102,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     if (!refreshRotation) {
       const access = { access_token: fastify.tokens.issueAccess(subject, claims) }
       fastify.tokenCookies?.set(reply, access)
-      return access
+      return tokensInBody ? access : cookieSession('Token refreshed.')
     }
     if (!await fastify.revocation.spendRefreshToken(claims.sub, claims.jti, claims.exp)) {
       // A spent refresh token presented again was copied: whoever holds the session now, it ends.
@@ -108,7 +112,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     }
     const rotated = fastify.tokens.rotate(subject, claims)
     fastify.tokenCookies?.set(reply, rotated)
-    return rotated
+    return tokensInBody ? rotated : cookieSession('Token refreshed.')
   })
 
 }

@@ -1,6 +1,7 @@
 import AjvCompiler from '@fastify/ajv-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyPluginAsync, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import auth from '../plugins/app/auth'
 import database from '../plugins/app/database'
@@ -26,21 +27,31 @@ import items from '../routes/items'
 import keys from '../routes/keys'
 import sessions from '../routes/sessions'
 import type { AppConfig, Config } from './config'
-import { requestIdGenerator, trustedPeer } from './http'
+import { clientErrorHandler, requestIdGenerator, trustedPeer } from './http'
 import { loadSigning } from './tokens'
 
 export type AppOptions = Pick<FastifyServerOptions, 'logger'>
 
-// Above the idle timeout of kept-alive connections at the proxy (nginx's upstream
-// keepalive_timeout, 60 s in deploy/nginx.conf): the proxy, not Node, closes an idle connection,
-// so the proxy never sends a request on a connection Node is closing at that moment.
-export const KEEP_ALIVE_TIMEOUT_MS = 65_000
+export { KEEP_ALIVE_TIMEOUT_MS } from './config'
+
+// Node checks its header and request timeouts on a timer (30 s by default): often enough that a
+// timeout is kept to within a second, or a quarter of a short one.
+const timeoutCheckInterval = (timeoutMs: number): number => Math.max(25, Math.min(1000, Math.floor(timeoutMs / 4)))
 
 /** The Fastify server options Gatehouse runs with, alone (src/server.ts) or as a host's. */
-export function serverOptions (config: Config, options: AppOptions = {}): FastifyServerOptions {
+export function serverOptions (config: Config, options: AppOptions = {}): FastifyHttpOptions<Server> {
   return {
     logger: options.logger ?? { level: config.logLevel },
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    keepAliveTimeout: config.http.idleTimeoutMs,
+    requestTimeout: config.http.requestTimeoutMs,
+    http: {
+      headersTimeout: config.http.headersTimeoutMs,
+      requestTimeout: config.http.requestTimeoutMs,
+      connectionsCheckingInterval: timeoutCheckInterval(Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs))
+    },
+    // Node's own refusals (a malformed request line or header, a timeout, headers too large)
+    // answer in our error format too.
+    clientErrorHandler,
     // A request that arrives on a kept-alive connection while the listener closes is served (with
     // Connection: close), not answered with Fastify's bare 503: the stores close only after it, and
     // a proxy passes a 503 on to its client where it would retry a refused connection.
@@ -129,11 +140,13 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
     refreshTokenExpires: config.refreshTokenExpires
   })
   await app.register(loginThrottle, config.loginThrottle)
-  await app.register(auth, { adminUsernames: config.adminUsernames, headers: config.tokenLocation.headers })
+  await app.register(auth, { headers: config.tokenLocation.headers })
 
   await app.register(health)
-  await app.register(accounts, { adminUsernames: config.adminUsernames })
-  await app.register(sessions, { adminUsernames: config.adminUsernames, refreshRotation: config.refreshRotation })
+  // Cookies only: no token in a body, where a page script could read it despite HttpOnly.
+  const tokensInBody = config.tokenLocation.headers
+  await app.register(accounts, { tokensInBody })
+  await app.register(sessions, { refreshRotation: config.refreshRotation, tokensInBody })
   await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
   await app.register(gateway)
   await app.register(keys, { maxAgeSeconds: config.jwt.jwksMaxAgeSeconds })

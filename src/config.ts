@@ -6,7 +6,6 @@ import { parseEnv } from 'node:util'
 import { SIGNING_ALGORITHMS } from './tokens'
 import type { Signing } from './tokens'
 import { isProxyEntry, proxyList } from './http'
-import { canonicalUsername } from './accounts'
 
 const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))
@@ -20,6 +19,11 @@ const AUDIENCES = '^[^,\\s]+(,[^,\\s]+)*$'
 const REGISTERED_CLAIMS = ['type', 'jti', 'exp', 'iat', 'nbf', 'iss', 'aud', 'fresh', 'csrf', 'sid', 'iat_ms', 'is_admin']
 
 // The environment the service reads: every setting, its default and its bounds, in one place.
+// Above the idle timeout of kept-alive connections at the proxy (nginx's upstream
+// keepalive_timeout, 60 s in deploy/nginx.conf): the proxy, not Node, closes an idle connection,
+// so the proxy never sends a request on a connection Node is closing at that moment.
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000
+
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
@@ -121,7 +125,15 @@ export const EnvSchema = Type.Object({
   // Unset: 5000, or 0 with NODE_ENV=development.
   SHUTDOWN_DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 10000 }),
-  ADMIN_USERNAMES: Type.String({ default: '' }),
+  // A request whose headers, or whose headers and body, have not all arrived this long after it
+  // began is answered 408 and its connection closed: a slow client cannot hold a connection (and a
+  // login) open. Behind nginx, which buffers bodies, they never come near; in front of clients, they
+  // bound them. HTTP_IDLE_TIMEOUT_MS: how long a kept-alive connection may wait for its next request.
+  HTTP_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 20000 }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 60000 }),
+  HTTP_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: KEEP_ALIVE_TIMEOUT_MS }),
+  // Removed: it made admin whoever registered a listed name. Refused while set (crossChecks).
+  ADMIN_USERNAMES: Type.Optional(Type.String()),
   // Browser origins allowed to call the API from their pages (CORS), with credentials; none by default.
   CORS_ORIGINS: Type.String({
     default: '',
@@ -173,9 +185,39 @@ function accepted (schema: TSchema): string | undefined {
   return undefined
 }
 
-/** A URL's password never reaches a message: `scheme://user:***@host`. */
-function withoutPassword (value: unknown): unknown {
-  return typeof value === 'string' ? value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@') : value
+// Settings whose value is a secret: never shown, whatever is wrong with it.
+const SECRET_SETTINGS = new Set(['JWT_SECRET_KEY'])
+// Settings holding a URL that may carry a password, in its user part or its query.
+const URL_SETTINGS = new Set(['DATABASE_URL', 'REDIS_URL'])
+const SECRET_PARAMETER = /pass|secret|token|key|auth|cred/i
+
+/**
+ * A URL as it may be shown, in any shape, a malformed one too (`redis//user:pw@host`): everything
+ * before the last `@` after the scheme is hidden but a user name before a colon
+ * (`redis//user:***@host`), and so are the values of query parameters that may hold a secret.
+ */
+export function redactUrl (value: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:?\/*/i.exec(value)?.[0] ?? ''
+  let rest = value.slice(scheme.length)
+  const query = rest.indexOf('?')
+  let search = ''
+  if (query !== -1) {
+    search = rest.slice(query).replace(/([?&;][^=&;]*)=([^&;]*)/g, (whole, name: string) => SECRET_PARAMETER.test(name) ? `${name}=***` : whole)
+    rest = rest.slice(0, query)
+  }
+  const at = rest.lastIndexOf('@')
+  if (at !== -1) {
+    const userinfo = rest.slice(0, at)
+    const colon = userinfo.indexOf(':')
+    rest = `${colon === -1 ? '***' : `${userinfo.slice(0, colon)}:***`}${rest.slice(at)}`
+  }
+  return scheme + rest + search
+}
+
+/** A setting's value as a message may quote it: secrets never, URLs without their secret parts. */
+function shown (key: string, value: unknown): string {
+  if (SECRET_SETTINGS.has(key)) return '(hidden)'
+  return JSON.stringify(URL_SETTINGS.has(key) && typeof value === 'string' ? redactUrl(value) : value)
 }
 
 export class ConfigError extends Error {
@@ -230,6 +272,7 @@ function toConfig (env: Env) {
     trustProxy: proxyList(env.TRUST_PROXY),
     shutdown: { drainMs: shutdownDrainMs(env), timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
     dataDir: resolve(env.DATA_DIR),
+    http: { headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS, idleTimeoutMs: env.HTTP_IDLE_TIMEOUT_MS },
     database: databaseConfig(env),
     redis: redisConfig(env),
     jwtSecret: env.JWT_SECRET_KEY,
@@ -273,7 +316,6 @@ function toConfig (env: Env) {
       maxPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
       windowSeconds: env.LOGIN_FAILURE_WINDOW_SECONDS
     },
-    adminUsernames: new Set(env.ADMIN_USERNAMES.split(',').map(canonicalUsername).filter(Boolean)),
     docsEnabled: env.DOCS_ENABLED,
     cors: { origins: env.CORS_ORIGINS === '' ? [] : env.CORS_ORIGINS.split(',') },
     metrics: { enabled: env.METRICS_ENABLED, port: env.METRICS_PORT },
@@ -285,9 +327,26 @@ export type Config = ReturnType<typeof toConfig>
 /** A config whose signing keys are settled (secret found or made, key files read): what the app factory takes. */
 export type AppConfig = Config & { signing: Signing }
 
+function isParsableUrl (value: string): boolean {
+  try {
+    const url = new URL(value)
+    decodeURIComponent(url.username)
+    decodeURIComponent(url.password)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** What no single setting's schema can tell. */
 function crossChecks (env: Env): string[] {
   const problems: string[] = []
+  // A URL that passed its pattern may still not parse; the clients would fail later with less to say.
+  for (const key of ['REDIS_URL', 'DATABASE_URL'] as const) {
+    const value = env[key]
+    if (value === undefined || value.startsWith('sqlite:') || !/^[a-z]+:\/\//.test(value)) continue
+    if (!isParsableUrl(value)) problems.push(`${key}: not a valid URL (a bad port, host or %-escape?) (got ${shown(key, value)})`)
+  }
   const redisKinds = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((key) => env[key] !== undefined)
   if (redisKinds.length > 1) problems.push(`${redisKinds.join(', ')}: set one of them, not several`)
   for (const key of ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const) {
@@ -298,6 +357,9 @@ function crossChecks (env: Env): string[] {
   }
   for (const entry of proxyList(env.TRUST_PROXY)) {
     if (!isProxyEntry(entry)) problems.push(`TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address, a CIDR block, or loopback, linklocal or uniquelocal`)
+  }
+  if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS, which bounds the whole request')
   }
   if (shutdownDrainMs(env) >= env.SHUTDOWN_TIMEOUT_MS) {
     problems.push('SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS, which bounds the whole shutdown')
@@ -320,6 +382,11 @@ function crossChecks (env: Env): string[] {
   if (env.JWT_USER_CLAIMS === 'sub' || (env.JWT_USER_CLAIMS !== undefined && env.JWT_USER_CLAIMS === env.JWT_IDENTITY_CLAIM)) {
     problems.push('JWT_USER_CLAIMS: must differ from the identity claim')
   }
+  if (env.ADMIN_USERNAMES !== undefined) {
+    problems.push('ADMIN_USERNAMES: no longer supported, as anyone who registers a listed name (again, after its ' +
+      'account is deleted, or first, on a fresh install) would be an admin. Unset it, and make admins of existing ' +
+      'accounts with `gatehouse user set-admin <name> on` or `gatehouse user create <name> --admin`')
+  }
   if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
     problems.push('METRICS_PORT: must differ from PORT')
   }
@@ -338,7 +405,7 @@ export function loadConfig (source: Record<string, string | undefined>): Config 
     if (value === undefined || value === '') continue
     // TypeBox's conversion would read "1.5" as 1; a number setting must be written as one.
     if (schema.type === 'integer' && !/^[0-9]+$/.test(value)) {
-      problems.push(`${key}: must be a whole number (got ${JSON.stringify(value)})`)
+      problems.push(`${key}: must be a whole number (got ${shown(key, value)})`)
     } else {
       raw[key] = value
     }
@@ -347,7 +414,8 @@ export function loadConfig (source: Record<string, string | undefined>): Config 
   for (const error of Value.Errors(EnvSchema, env)) {
     // A setting may say in its schema what a valid value looks like, better than the bare pattern.
     const message = accepted(error.schema) ?? error.message
-    problems.push(`${error.path.slice(1) || 'environment'}: ${message} (got ${JSON.stringify(withoutPassword(error.value))})`)
+    const key = error.path.slice(1)
+    problems.push(`${key || 'environment'}: ${message} (got ${shown(key, error.value)})`)
   }
   if (env.JWT_SECRET_KEY !== undefined && Buffer.byteLength(env.JWT_SECRET_KEY) < MIN_SECRET_BYTES) {
     problems.push(`JWT_SECRET_KEY: must be at least ${MIN_SECRET_BYTES} bytes`)

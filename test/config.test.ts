@@ -22,7 +22,6 @@ t.test('defaults', async (t) => {
     refreshTokenExpires: 2592000,
     logLevel: 'info'
   })
-  t.same([...config.adminUsernames], [])
   t.equal(loadConfig({ DATABASE_URL: 'sqlite:rel/x.db' }).database.path, join(process.cwd(), 'rel', 'x.db'), 'a relative path, made absolute')
   t.equal(loadConfig({ DATA_DIR: '/srv/gh' }).database.path, '/srv/gh/gatehouse.db')
   t.equal(loadConfig({ NODE_ENV: 'development' }).shutdown.drainMs, 0, 'no drain in development')
@@ -51,7 +50,6 @@ t.test('values are converted and empty strings count as unset', async (t) => {
     REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
     JWT_SECRET_KEY: SECRET,
     JWT_ACCESS_TOKEN_EXPIRES: '60',
-    ADMIN_USERNAMES: ' alice, bob ,,',
     LOG_LEVEL: 'warn'
   })
   t.equal(config.port, 8080)
@@ -59,7 +57,6 @@ t.test('values are converted and empty strings count as unset', async (t) => {
   t.same(config.database, { kind: 'sqlite', path: '/tmp/x.db' })
   t.same(config.redis, { url: 'rediss://user:pw@redis.example:6380/2', keyPrefix: 'gatehouse:', timeoutMs: 250 })
   t.equal(config.accessTokenExpires, 60)
-  t.same([...config.adminUsernames], ['alice', 'bob'])
   t.equal(config.logLevel, 'warn')
 })
 

@@ -12,6 +12,11 @@ interface Requirement {
   admin?: boolean
   /** Anonymous requests pass with request.user null; a present token must still be good. */
   optional?: boolean
+  /**
+   * nginx's auth_request: the subrequest is always a GET, so CSRF is checked against the method
+   * of the request it guards, X-Original-Method; without one it counts as state-changing.
+   */
+  gateway?: boolean
 }
 
 declare module 'fastify' {
@@ -21,13 +26,14 @@ declare module 'fastify' {
     requireAdmin: onRequestAsyncHookHandler
     requireRefresh: onRequestAsyncHookHandler
     optionalAccess: onRequestAsyncHookHandler
+    /** requireAccess for GET /auth/verify, CSRF checked for the guarded request's method. */
+    requireGatewayAccess: onRequestAsyncHookHandler
     /** Whether the token's user is an admin now: the `is_admin` claim may predate a demotion. */
     isAdminNow: (claims: TokenClaims) => Promise<boolean>
   }
 }
 
 export interface AuthOptions {
-  adminUsernames: ReadonlySet<string>
   /** Read `Authorization: Bearer`; cookies are read when the token-cookies plugin is on. */
   headers: boolean
 }
@@ -52,16 +58,22 @@ function bearerToken (header: string | undefined): string | undefined {
   return token
 }
 
+/** The method of the request nginx asks about; none (an old nginx config) counts as state-changing. */
+function originalMethod (request: FastifyRequest): string {
+  const method = request.headers['x-original-method']
+  return typeof method === 'string' && method !== '' ? method : 'POST'
+}
+
 // request.user is @fastify/jwt's decorator. Checks run in Flask-JWT-Extended's order: find,
 // decode, type, fresh, revocation; then admin.
-export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, headers }) {
+export default fp<AuthOptions>(async function auth (fastify, { headers }) {
   const cookies = fastify.tokenCookies
   // Admin routes are few and rare: each reads the account, so a deleted or demoted admin's
   // tokens lose their rights on the next request rather than at expiry.
   async function isAdminNow (claims: TokenClaims): Promise<boolean> {
     if (claims.is_admin !== true) return false
     const user = await fastify.users.findById(Number(claims.sub))
-    return user !== undefined && isAdminAccount(user, adminUsernames)
+    return user !== undefined && isAdminAccount(user)
   }
   fastify.decorate('isAdminNow', isAdminNow)
 
@@ -79,7 +91,7 @@ export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, h
         throw new AuthorizationRequired()
       }
       const claims = fastify.tokens.verify(token)
-      if (fromCookie) cookies.checkCsrf(request, claims)
+      if (fromCookie) cookies.checkCsrf(request, claims, requirement.gateway === true ? originalMethod(request) : request.method)
       if (claims.type !== requirement.type) throw new WrongTokenType(requirement.type)
       if (requirement.fresh === true && !isFresh(claims, Date.now())) throw new FreshTokenRequired()
       if (claims.sid === undefined) {
@@ -102,4 +114,5 @@ export default fp<AuthOptions>(async function auth (fastify, { adminUsernames, h
   fastify.decorate('requireAdmin', hook({ type: 'access', admin: true }))
   fastify.decorate('requireRefresh', hook({ type: 'refresh' }))
   fastify.decorate('optionalAccess', hook({ type: 'access', optional: true }))
+  fastify.decorate('requireGatewayAccess', hook({ type: 'access', gateway: true }))
 }, { name: 'gatehouse-auth', fastify: '5.x', dependencies: ['gatehouse-tokens', 'gatehouse-revocation', 'gatehouse-users-repository', 'gatehouse-token-cookies'] })

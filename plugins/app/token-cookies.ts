@@ -30,7 +30,9 @@ export interface CookieOptions {
   refreshTokenExpires: number
 }
 
-const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+// Everything else is state-changing, an unknown or misspelt method too: a gateway's upstream may
+// take any method, and the check must fail closed.
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 function csrfOf (token: string): string {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).csrf as string
@@ -53,15 +55,17 @@ function tokenCookies (options: CookieOptions) {
     /**
      * Double submit: a state-changing request authenticated by cookie must echo the token's `csrf`
      * claim in X-CSRF-TOKEN, which a cross-site form or script cannot read, so cannot send.
+     * `method` is the request's own, or for /auth/verify the one of the request nginx guards.
      */
-    checkCsrf (request: FastifyRequest, claims: TokenClaims): void {
-      if (!options.csrfProtect || !STATE_CHANGING.has(request.method)) return
+    checkCsrf (request: FastifyRequest, claims: TokenClaims, method: string): void {
+      if (!options.csrfProtect || SAFE_METHODS.has(method)) return
       const sent = request.headers[pairs[claims.type].csrfHeader]
       const expected = claims.csrf
-      if (typeof sent !== 'string' || typeof expected !== 'string' ||
-        sent.length !== expected.length || !timingSafeEqual(Buffer.from(sent), Buffer.from(expected))) {
-        throw new CsrfMismatch()
-      }
+      if (typeof sent !== 'string' || typeof expected !== 'string') throw new CsrfMismatch()
+      // Bytes, not characters: a header of Latin-1 or UTF-8 text has more bytes than characters.
+      const sentBytes = Buffer.from(sent, 'latin1')
+      const expectedBytes = Buffer.from(expected, 'latin1')
+      if (sentBytes.length !== expectedBytes.length || !timingSafeEqual(sentBytes, expectedBytes)) throw new CsrfMismatch()
     },
 
     /** Sets the HttpOnly token cookies and their readable CSRF twins. */

@@ -74,6 +74,8 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
   }
 
   return {
+    /** An access token's lifetime in seconds (the `expires_in` of token answers). */
+    accessTokenExpires: options.accessTokenExpires,
     /**
      * The tokens of a password login: a fresh access token and a refresh token of one new session,
      * issued after `afterMs` (a user-wide revocation cut-off just set) when given.

@@ -1,12 +1,13 @@
 import fp from 'fastify-plugin'
 import { isUniqueViolation, preparedQuery } from '../../src/db'
+import { usernameSpellings } from '../../src/accounts'
 import { UserExists } from '../../src/http'
 
 export interface StoredUser {
   id: number
   username: string
   password_hash: string
-  /** The account's own admin flag; ADMIN_USERNAMES may make it an admin too (src/admin-rights.ts). */
+  /** The account's admin flag, the only source of admin rights (src/accounts/admin-rights.ts). */
   is_admin: boolean
 }
 
@@ -46,6 +47,15 @@ function usersRepository (db: import('fastify').FastifyInstance['db']) {
     async findByUsername (username: string): Promise<StoredUser | undefined> {
       const row = (await byUsername(username))[0]
       return row === undefined ? undefined : withAdminFlag(row)
+    },
+
+    /** The account a login name (as typed) names: under its pre-PRECIS spelling, else its canonical one. */
+    async findByLoginName (raw: string): Promise<StoredUser | undefined> {
+      for (const spelling of usernameSpellings(raw)) {
+        const row = (await byUsername(spelling))[0]
+        if (row !== undefined) return withAdminFlag(row)
+      }
+      return undefined
     },
 
     async findById (id: number): Promise<StoredUser | undefined> {

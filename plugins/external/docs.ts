@@ -25,7 +25,7 @@ const securitySchemes = {
     scheme: 'bearer',
     bearerFormat: 'JWT',
     description: 'An access token with `is_admin: true` whose account is still an admin now ' +
-      '(`is_admin` set on the account, or its username in `ADMIN_USERNAMES`); else 403 `admin_required`.'
+      '(`is_admin` set on the account by the admin CLI); else 403 `admin_required`.'
   },
   refreshToken: {
     type: 'http',
@@ -44,8 +44,13 @@ const SWAGGER_LOGO_STYLE = 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='
 type Scheme = keyof typeof securitySchemes
 type Security = Array<Partial<Record<Scheme, string[]>>>
 
-const requirements: Array<{ hook: 'requireAccess' | 'requireFresh' | 'requireAdmin' | 'requireRefresh' | 'optionalAccess', security: Security, says: string }> = [
+const requirements: Array<{ hook: 'requireAccess' | 'requireGatewayAccess' | 'requireFresh' | 'requireAdmin' | 'requireRefresh' | 'optionalAccess', security: Security, says: string }> = [
   { hook: 'requireAccess', security: [{ accessToken: [] }], says: 'Requires an access token.' },
+  {
+    hook: 'requireGatewayAccess',
+    security: [{ accessToken: [] }],
+    says: 'Requires an access token; from a cookie, with `X-CSRF-TOKEN` unless `X-Original-Method` is GET, HEAD or OPTIONS.'
+  },
   { hook: 'requireFresh', security: [{ freshAccessToken: [] }], says: 'Requires a fresh access token (from a password login).' },
   { hook: 'requireAdmin', security: [{ adminAccessToken: [] }], says: 'Requires the access token of an admin.' },
   { hook: 'requireRefresh', security: [{ refreshToken: [] }], says: 'Requires a refresh token.' },
@@ -60,7 +65,7 @@ const requirements: Array<{ hook: 'requireAccess' | 'requireFresh' | 'requireAdm
 const errorDescriptions: Record<string, string> = {
   400: 'Bad request: `validation_error` (the message names the field), `invalid_json`, `invalid_body` or `bad_request`.',
   401: 'Not authenticated: `authorization_required`, `invalid_token`, `token_expired`, `token_revoked`, ' +
-    '`fresh_token_required`, `wrong_token_type` or `invalid_credentials`. Carries `WWW-Authenticate: Bearer`.',
+    '`fresh_token_required`, `wrong_token_type`, `csrf_mismatch` or `invalid_credentials`. Carries `WWW-Authenticate: Bearer`.',
   403: 'Forbidden: `admin_required`, or `forbidden` (another user\'s account).',
   404: 'Not found: `not_found`.',
   409: 'Conflict: `user_exists` or `item_exists`.',

@@ -1,7 +1,7 @@
 import { Value } from '@sinclair/typebox/value'
 import { userInfo } from 'node:os'
 import { Migrator } from 'kysely'
-import { isAdminAccount, auditCli, type AuditEvent, hashPassword, canonicalUsername, NEW_USERNAME_RULE, newAccountUsername } from '../accounts'
+import { isAdminAccount, auditCli, type AuditEvent, hashPassword, NEW_USERNAME_RULE, newAccountUsername } from '../accounts'
 import { generateKeyPem, isAsymmetric, showKeys } from './keys'
 import { environment, loadConfig, type Config, type DatabaseConfig } from '../config'
 import { migrationProvider } from '../db'
@@ -9,6 +9,7 @@ import { nowSeconds } from '../revocation'
 import { Credentials } from '../http'
 import { newSecret, type AsymmetricAlgorithm } from '../tokens'
 import { openStores, type Stores } from './stores'
+import { printable } from './printable'
 import { table } from './text-table'
 import { CliError, usageError, type Invocation } from './usage'
 import { readSource, SourceError, sourceKind } from './import-source'
@@ -46,7 +47,7 @@ async function readPassword (): Promise<string> {
 }
 
 async function findUser (stores: Stores, name: string) {
-  const user = await stores.users.findByUsername(canonicalUsername(name))
+  const user = await stores.users.findByLoginName(name)
   if (user === undefined) throw new CliError(`no user named ${JSON.stringify(name)}`)
   return user
 }
@@ -54,10 +55,6 @@ async function findUser (stores: Stores, name: string) {
 /** Revokes every token of the user issued until now, as POST /logout/all does. */
 async function revokeEverySession (stores: Stores, config: Config, id: number): Promise<void> {
   await stores.revocation.revokeUser(String(id), Date.now(), nowSeconds() + config.refreshTokenExpires)
-}
-
-function adminVia (user: { username: string, is_admin: boolean }, config: Config): string[] {
-  return [...(user.is_admin ? ['flag'] : []), ...(config.adminUsernames.has(user.username) ? ['ADMIN_USERNAMES'] : [])]
 }
 
 interface Context {
@@ -104,19 +101,18 @@ const commands: Record<string, Record<string, Command>> = {
       }
     },
     list: {
-      async run ({ stores, config }) {
+      async run ({ stores }) {
         const users = (await stores.users.list()).map((user) => ({
           id: user.id,
           username: user.username,
-          is_admin: isAdminAccount(user, config.adminUsernames),
-          admin_via: adminVia(user, config),
+          is_admin: isAdminAccount(user),
           created_at: new Date(user.created_at).toISOString()
         }))
         const text = users.length === 0
           ? 'no users'
           : table([
             ['ID', 'USERNAME', 'ADMIN', 'CREATED'],
-            ...users.map((user) => [String(user.id), user.username, user.is_admin ? `yes (${user.admin_via.join(', ')})` : 'no', user.created_at])
+            ...users.map((user) => [String(user.id), printable(user.username), user.is_admin ? 'yes' : 'no', user.created_at])
           ])
         return { text, json: users }
       }
@@ -144,16 +140,13 @@ const commands: Record<string, Record<string, Command>> = {
       check ([, setting]) {
         if (setting !== 'on' && setting !== 'off') throw usageError(`set-admin takes on or off, not ${JSON.stringify(setting)}`)
       },
-      async run ({ stores, config, audit }, { positionals: [name, setting] }) {
+      async run ({ stores, audit }, { positionals: [name, setting] }) {
         const user = await findUser(stores, name)
         const on = setting === 'on'
         await stores.users.setAdmin(user.id, on)
         audit(on ? 'admin_flag_set' : 'admin_flag_cleared', user)
-        const json = { id: user.id, username: user.username, is_admin: isAdminAccount({ ...user, is_admin: on }, config.adminUsernames), admin_via: adminVia({ ...user, is_admin: on }, config) }
+        const json = { id: user.id, username: user.username, is_admin: on }
         if (on) return { text: `${user.username} is an admin (from its next login or refresh)`, json }
-        if (config.adminUsernames.has(user.username)) {
-          return { text: `${user.username}'s admin flag is cleared, but it stays an admin: ADMIN_USERNAMES names it`, json }
-        }
         return { text: `${user.username} is no longer an admin (at once, even with tokens that say otherwise)`, json }
       }
     },
@@ -243,7 +236,7 @@ export async function execute (group: string, name: string, args: Invocation): P
   }
   const stores = await openStores(config, { level: 'info', stream })
   const operator = osUser()
-  const audit: Context['audit'] = (event, user) => { auditCli(stores.log, operator, event, { userId: user.id, username: user.username }) }
+  const audit: Context['audit'] = (event, user) => { auditCli(stores.log, operator, event, { userId: user.id, username: printable(user.username) }) }
   try {
     const answer = await job({ stores, config, applied, audit }, args)
     return { output: args.json ? JSON.stringify(answer.json, null, 2) : answer.text, exitCode: answer.exitCode ?? 0 }

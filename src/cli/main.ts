@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { printable } from './printable'
 import { CliError, COMMANDS, groupUsage, parse, USAGE, usageError } from './usage'
 
 /** Gatehouse's version, from the package.json two folders up (src/cli or dist/src/cli alike: found by walking up). */
@@ -44,17 +45,18 @@ async function run (argv: string[]): Promise<string | { output: string, exitCode
   return await execute(group, name, args)
 }
 
+// Everything printed goes through printable(): names read from the database may hold anything.
 run(process.argv.slice(2)).then((result) => {
   const { output, exitCode } = typeof result === 'string' ? { output: result, exitCode: 0 } : result
-  process.stdout.write(output + '\n')
+  process.stdout.write(printable(output) + '\n')
   process.exitCode = exitCode
 }, (error: unknown) => {
   if (error instanceof CliError) {
-    process.stderr.write(error.message === USAGE ? USAGE + '\n' : `gatehouse: ${error.message}\n`)
+    process.stderr.write(error.message === USAGE ? USAGE + '\n' : `gatehouse: ${printable(error.message)}\n`)
     process.exitCode = error.exitCode
   } else {
     // A ConfigError's message starts "Invalid configuration:" and lists every problem.
-    process.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.stderr.write(`gatehouse: ${printable(error instanceof Error ? error.message : String(error))}\n`)
     process.exitCode = 1
   }
 })

@@ -34,7 +34,7 @@ function migrations (dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('revocations_expires_at').on('revocations').column('expires_at').execute()
       }
     },
-    // Admin rights kept on the account (set by `gatehouse user set-admin`), besides ADMIN_USERNAMES.
+    // Admin rights kept on the account, set only by the CLI (`gatehouse user set-admin`, `user create --admin`).
     '0002_users_is_admin': {
       async up (db: Kysely<any>) {
         await db.schema.alterTable('users')

@@ -30,6 +30,10 @@ export const NotFound = define('not_found', '%s', 404)
 export const UserExists = define('user_exists', "A user with username '%s' already exists.", 409)
 export const ItemExists = define('item_exists', "An item with name '%s' already exists.", 409)
 export const TooManyRequests = define('too_many_requests', 'Too many failed login attempts; try again later.', 429)
+// Node's own refusals, before any route runs (src/http/client-errors.ts).
+export const MalformedRequest = define('bad_request', 'The request is malformed.', 400)
+export const RequestTimeout = define('request_timeout', 'The request did not arrive in time.', 408)
+export const HeadersTooLarge = define('headers_too_large', 'The request headers are too large.', 431)
 export const ServerBusy = define('server_busy', 'The server is busy; try again shortly.', 503)
 export const RevocationUnavailable = define('revocation_unavailable',
   'The token revocation store is unavailable; try again shortly.', 503)

@@ -1,3 +1,4 @@
+export * from './client-errors'
 export * from './errors'
 export * from './micro-cache'
 export * from './request-id'

@@ -48,6 +48,12 @@ export const TokenPair = Type.Object({
   expires_in: Type.Integer()
 })
 
+/**
+ * What /login, /refresh and the password change answer when tokens live in cookies only
+ * (JWT_TOKEN_LOCATION=cookies): no token in a body a page script could read, despite HttpOnly.
+ */
+export const CookieSession = Type.Object({ message: Type.String(), expires_in: Type.Integer() })
+
 /** The error answers a token route may give. */
 export const TokenRouteErrors = {
   400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse

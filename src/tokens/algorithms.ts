@@ -14,6 +14,26 @@ interface AlgorithmFacts {
   keyProblem: (key: KeyObject) => string | undefined
   /** The signature's length in bytes for a given public key. */
   signatureBytes: (key: KeyObject) => number
+  /** ECDSA: the one spelling of a signature that is signed and accepted (low-S). */
+  canonical?: { make: (signature: Buffer) => Buffer, holds: (signature: Buffer) => boolean }
+}
+
+// P-256's group order. An ECDSA signature (r, s) has a twin (r, n − s) that verifies alike; only
+// the low one (s ≤ n/2, as Bitcoin's BIP 146) is signed and accepted, so each token has one
+// spelling. OpenSSL signs high-S about half the time, hence the signer's normalisation.
+const P256_ORDER = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551')
+const P256_HALF_ORDER = P256_ORDER >> 1n
+
+const sOf = (signature: Buffer): bigint => BigInt(`0x${signature.subarray(32, 64).toString('hex')}`)
+
+const lowS = {
+  holds: (signature: Buffer): boolean => sOf(signature) <= P256_HALF_ORDER,
+  make (signature: Buffer): Buffer {
+    const s = sOf(signature)
+    if (s <= P256_HALF_ORDER) return signature
+    const flipped = Buffer.from((P256_ORDER - s).toString(16).padStart(64, '0'), 'hex')
+    return Buffer.concat([signature.subarray(0, 32), flipped])
+  }
 }
 
 const FACTS: Record<AsymmetricAlgorithm, AlgorithmFacts> = {
@@ -35,7 +55,8 @@ const FACTS: Record<AsymmetricAlgorithm, AlgorithmFacts> = {
       return curve === 'prime256v1' ? undefined : `ES256 needs the P-256 curve, not ${curve ?? 'an unnamed one'}`
     },
     // r and s, 32 bytes each (JWS's IEEE P1363 form, not DER).
-    signatureBytes: () => 64
+    signatureBytes: () => 64,
+    canonical: lowS
   },
   EdDSA: {
     digest: null,
@@ -57,11 +78,16 @@ export function signatureBytes (algorithm: AsymmetricAlgorithm, publicKey: KeyOb
 
 /** The JWS signature of `input` (the `header.payload` text). */
 export function signInput (algorithm: AsymmetricAlgorithm, privateKey: KeyObject, input: string): Buffer {
-  return sign(FACTS[algorithm].digest, Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' })
+  const { digest, canonical } = FACTS[algorithm]
+  const signature = sign(digest, Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' })
+  return canonical === undefined ? signature : canonical.make(signature)
 }
 
+/** Whether `signature` is the one accepted spelling of a valid signature of `input`. */
 export function verifyInput (algorithm: AsymmetricAlgorithm, publicKey: KeyObject, input: string, signature: Buffer): boolean {
-  return verify(FACTS[algorithm].digest, Buffer.from(input), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
+  const { digest, canonical } = FACTS[algorithm]
+  if (canonical !== undefined && !canonical.holds(signature)) return false
+  return verify(digest, Buffer.from(input), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
 }
 
 /** A new private key for `algorithm`: RSA 2048 bits, P-256 or Ed25519. */

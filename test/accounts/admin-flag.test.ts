@@ -1,7 +1,10 @@
 import t from 'tap'
-import { bearer, buildTestApp, decode, forEachDatabase, logIn, signUp } from '../helpers'
+import type { App } from '../../src/app'
+import { bearer, buildTestApp, decode, forEachDatabase, logIn, signUp, signUpAdmin } from '../helpers'
 
-// An account is an admin when its is_admin column is set or ADMIN_USERNAMES names it.
+type Test = tap.Test
+
+// An account is an admin when its is_admin column is set, by an operator; never by a name or an id.
 forEachDatabase(t, async (t, database) => {
   t.test('the is_admin column makes an admin, at the next login; clearing it counts at once', async (t) => {
     const app = await buildTestApp(t, { database })
@@ -28,10 +31,44 @@ forEachDatabase(t, async (t, database) => {
     t.match(listed, { username: user.username, is_admin: true, created_at: Number })
   })
 
-  t.test('ADMIN_USERNAMES still makes an admin with the column clear', async (t) => {
-    const app = await buildTestApp(t, { database, env: { ADMIN_USERNAMES: 'boss_by_name' } })
-    const boss = await signUp(app, 'boss_by_name')
-    t.equal((await app.users.findById(boss.id))?.is_admin, false)
-    t.equal(decode(boss.access).is_admin, true)
+  t.test('first to register on a fresh install: id 1, and no admin', async (t) => {
+    const app = await buildTestApp(t, { database })
+    const first = await signUp(app, 'admin')
+    t.equal(first.id, 1, 'the first account gets id 1')
+    await assertNoAdminRights(t, app, first)
+  })
+
+  t.test("re-registering a deleted admin's name gives no admin rights", async (t) => {
+    // Before: ADMIN_USERNAMES=admin made whoever registered `admin` an admin. Now it stops the start.
+    const named = await buildTestApp(t, { database, env: { ADMIN_USERNAMES: 'admin' } }).catch((error: Error) => error)
+    if (named instanceof Error) {
+      t.match(named.message, /ADMIN_USERNAMES: no longer supported[\s\S]*gatehouse user set-admin <name> on/, 'ADMIN_USERNAMES stops the start')
+    } else {
+      const squatter = await signUp(named, 'ADMIN')
+      await assertNoAdminRights(t, named, squatter)
+    }
+
+    const app = await buildTestApp(t, { database })
+    const admin = await signUpAdmin(app, 'admin')
+    t.equal(decode(admin.access).is_admin, true, 'an operator made the admin')
+    const gone = await app.inject({ method: 'DELETE', url: `/user/${admin.id}`, headers: bearer(admin.access) })
+    t.equal(gone.statusCode, 200, 'the admin account is deleted')
+    for (const name of ['admin', 'ADMIN']) {
+      const register = await app.inject({ method: 'POST', url: '/register', payload: { username: name, password: 'correct horse battery' } })
+      if (name === 'ADMIN') { t.equal(register.statusCode, 409, 'ADMIN is the same name'); continue }
+      t.equal(register.statusCode, 201, 'the name is free again')
+      const squatter = { ...await logIn(app, name, 'correct horse battery'), id: register.json().id }
+      await assertNoAdminRights(t, app, squatter)
+    }
   })
 })
+
+async function assertNoAdminRights (t: Test, app: App, user: { id: number, access: string }): Promise<void> {
+  t.equal(decode(user.access).is_admin, false, 'its token says is_admin: false')
+  const other = await signUp(app)
+  t.equal((await app.inject({ method: 'GET', url: `/user/${other.id}`, headers: bearer(user.access) })).statusCode, 403, "it cannot read another's account")
+  await app.inject({ method: 'PUT', url: '/item/gadget', headers: bearer(other.access), payload: { price: 2 } })
+  t.equal((await app.inject({ method: 'DELETE', url: '/item/gadget', headers: bearer(user.access) })).statusCode, 403, 'nor delete an item')
+  t.equal((await app.inject({ method: 'GET', url: '/auth/verify?admin=1', headers: bearer(user.access) })).statusCode, 403, 'nor pass the gateway as admin')
+  t.equal((await app.users.findById(user.id))?.is_admin, false)
+}

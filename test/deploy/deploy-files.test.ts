@@ -16,7 +16,7 @@ const dockerfile = readFileSync(resolve(root, 'Dockerfile'), 'utf8')
 
 // What every instance must agree on, or tokens and revocations would differ between them.
 const SHARED = ['JWT_SECRET_KEY', 'DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_KEY_PREFIX',
-  'JWT_ACCESS_TOKEN_EXPIRES', 'JWT_REFRESH_TOKEN_EXPIRES', 'ADMIN_USERNAMES']
+  'JWT_ACCESS_TOKEN_EXPIRES', 'JWT_REFRESH_TOKEN_EXPIRES']
 
 /** Compose's `${NAME:?message}` and `${NAME:-default}` with stand-in values, as an operator would set them. */
 function interpolate (value: unknown): string {

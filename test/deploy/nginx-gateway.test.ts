@@ -61,3 +61,48 @@ t.test('nginx guards another upstream with GET /auth/verify', async (t) => {
   t.equal((await call(nginx.url, '/anything', { token: login.access_token })).status, 401, 'a revoked token: 401')
   t.equal(seen.length, before, 'the upstream saw none of the refused requests')
 })
+
+t.test('cookie-only requests through nginx: a state-changing method needs the CSRF double submit', async (t) => {
+  const seen: string[] = []
+  const upstream = createServer((request, response) => {
+    seen.push(`${request.method ?? ''} ${request.headers['x-auth-user-id'] as string}`)
+    response.end('reached')
+  })
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { upstream.close() })
+  const gatehouse = await startServer(t, tempDir(t), {
+    DATABASE_URL: await testDatabaseUrl(t, 'sqlite'), JWT_SECRET_KEY: SECRET, JWT_TOKEN_LOCATION: 'cookies', JWT_COOKIE_SECURE: 'false'
+  })
+  const nginx = await runNginx(t, GATEWAY_TEMPLATE, {
+    PROTECTED_APP: `127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    GATEHOUSE: `127.0.0.1:${gatehouse.port}`
+  })
+  if (nginx === undefined) return
+
+  const credentials = { username: uniqueName('victim'), password: 'correct horse battery' }
+  t.equal((await call(gatehouse.url, '/register', { method: 'POST', body: credentials })).status, 201)
+  const login = await call(gatehouse.url, '/login', { method: 'POST', body: credentials })
+  const cookies = new Map((login.headers['set-cookie'] ?? []).map((line) => line.split(';')[0].split('=') as [string, string]))
+  const cookie = `access_token_cookie=${cookies.get('access_token_cookie') ?? ''}`
+  const csrf = cookies.get('csrf_access_token') ?? ''
+  t.ok(csrf.length > 0, 'the login set the readable CSRF cookie')
+
+  t.equal((await call(nginx.url, '/page', { headers: { cookie } })).status, 200, 'a cookie-only GET passes')
+  t.equal(seen.length, 1)
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+    const before = seen.length
+    for (const [what, headers] of [
+      ['no X-CSRF-TOKEN', { cookie }],
+      ['a wrong X-CSRF-TOKEN', { cookie, 'x-csrf-token': `${csrf.slice(0, -1)}0` }],
+      ['an empty X-CSRF-TOKEN', { cookie, 'x-csrf-token': '' }],
+      ['a client-sent X-Original-Method: GET', { cookie, 'x-original-method': 'GET' }]
+    ] as Array<[string, Record<string, string>]>) {
+      const answer = await call(nginx.url, '/transfer', { method, headers })
+      t.equal(answer.status, 401, `${method} with ${what}: 401`)
+    }
+    t.equal(seen.length, before, `${method}: none of them reached the upstream`)
+    const allowed = await call(nginx.url, '/transfer', { method, headers: { cookie, 'x-csrf-token': csrf } })
+    t.equal(allowed.status, 200, `${method} with the right X-CSRF-TOKEN passes`)
+    t.equal(seen.at(-1), `${method} ${JSON.parse(Buffer.from(cookies.get('access_token_cookie')!.split('.')[1], 'base64url').toString()).sub as string}`)
+  }
+})

@@ -140,11 +140,24 @@ export async function signUp (app: App, username = uniqueName(), password = 'cor
   return { ...session, id: registered.json().id, username, password }
 }
 
+/**
+ * An admin as an operator makes one: an account registered, given the admin flag (what
+ * `gatehouse user set-admin` does), then logged in, so its tokens carry is_admin.
+ */
+export async function signUpAdmin (app: App, username = uniqueName('admin'), password = 'correct horse battery'): Promise<Session & { username: string, password: string }> {
+  const user = await signUp(app, username, password)
+  await app.users.setAdmin(user.id, true)
+  return { ...user, ...await logIn(app, username, password) }
+}
+
 export async function logIn (app: App, username: string, password: string): Promise<Session> {
   const response = await app.inject({ method: 'POST', url: '/login', payload: { username, password } })
   if (response.statusCode !== 200) throw new Error(`login failed: ${response.body}`)
+  // With JWT_TOKEN_LOCATION=cookies the tokens are in the cookies only.
+  const cookies = Object.fromEntries(response.cookies.map(({ name, value }) => [name, value]))
   const body = response.json()
-  return { id: Number(decode(body.access_token).sub), access: body.access_token, refresh: body.refresh_token }
+  const access: string = body.access_token ?? cookies.access_token_cookie
+  return { id: Number(decode(access).sub), access, refresh: body.refresh_token ?? cookies.refresh_token_cookie }
 }
 
 export function decode (token: string): Record<string, any> {
@@ -159,6 +172,19 @@ export function forge (payload: unknown, options: { secret?: string, header?: Re
   const input = `${b64(header)}.${b64(payload)}`
   const signature = createHmac(options.hmac ?? 'sha256', options.secret ?? SECRET).update(input).digest('base64url')
   return `${input}.${signature}`
+}
+
+const P256_ORDER = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551')
+
+/**
+ * An ES256 signature (IEEE P1363 r‖s) in its low-S form, the only one Gatehouse accepts: what a
+ * careful foreign signer sends. `high: true` gives the other twin, (r, n − s) with s > n/2.
+ */
+export function es256Spelling (signature: Buffer, { high = false } = {}): Buffer {
+  const s = BigInt(`0x${signature.subarray(32).toString('hex')}`)
+  const isHigh = s > P256_ORDER >> 1n
+  if (isHigh === high) return signature
+  return Buffer.concat([signature.subarray(0, 32), Buffer.from((P256_ORDER - s).toString(16).padStart(64, '0'), 'hex')])
 }
 
 /** Claims as Flask-JWT-Extended 4.x writes them, for user `sub`. */

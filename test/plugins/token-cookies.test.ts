@@ -89,7 +89,8 @@ t.test('header mode (the default) sets no cookie and reads none', async (t) => {
 t.test('names, paths (each its own), domain and session cookies from config', async (t) => {
   const app = await buildTestApp(t, {
     env: {
-      JWT_TOKEN_LOCATION: 'cookies',
+      // headers too, so the signUp helper finds the tokens in the login's body.
+      JWT_TOKEN_LOCATION: 'headers,cookies',
       JWT_ACCESS_COOKIE_NAME: 'acc',
       JWT_REFRESH_COOKIE_NAME: 'ref',
       JWT_ACCESS_CSRF_COOKIE_NAME: 'acc_csrf',

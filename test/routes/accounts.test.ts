@@ -1,5 +1,5 @@
 import t from 'tap'
-import { bearer, buildTestApp, decode, forEachDatabase, forEachStore, logIn, signUp, uniqueName } from '../helpers'
+import { bearer, buildTestApp, decode, forEachDatabase, forEachStore, logIn, signUp, signUpAdmin, uniqueName } from '../helpers'
 
 const ADMIN = 'admin_' + uniqueName()
 
@@ -83,10 +83,10 @@ forEachDatabase(t, async (t, database) => {
   })
 
   t.test('GET /user/:id: self or admin, never a hash', async (t) => {
-    const app = await buildTestApp(t, { database, env: { ADMIN_USERNAMES: `someone_else, ${ADMIN}` } })
+    const app = await buildTestApp(t, { database })
     const alice = await signUp(app)
     const bob = await signUp(app)
-    const admin = await signUp(app, ADMIN)
+    const admin = await signUpAdmin(app, ADMIN)
 
     const own = await app.inject({ method: 'GET', url: `/user/${alice.id}`, headers: bearer(alice.access) })
     t.equal(own.statusCode, 200)
@@ -145,12 +145,11 @@ forEachDatabase(t, async (t, database) => {
     })
 
     await t.test('DELETE /user/:id: fresh, self or admin; every token of the user stops at once', async (t) => {
-      const admin = uniqueName('admin')
-      const app = await buildTestApp(t, { database, store, env: { ADMIN_USERNAMES: admin } })
+      const app = await buildTestApp(t, { database, store })
       const alice = await signUp(app)
       const aliceAgain = await logIn(app, alice.username, alice.password)
       const bob = await signUp(app)
-      const root = await signUp(app, admin)
+      const root = await signUpAdmin(app)
 
       const notYours = await app.inject({ method: 'DELETE', url: `/user/${bob.id}`, headers: bearer(alice.access) })
       t.equal(notYours.statusCode, 403)

@@ -1,11 +1,10 @@
 import t from 'tap'
-import { bearer, buildTestApp, flaskClaims, forge, forEachStore, signUp, uniqueName } from '../helpers'
+import { bearer, buildTestApp, flaskClaims, forge, forEachStore, signUp, signUpAdmin } from '../helpers'
 
 forEachStore(t, async (t, store) => {
-  const admin = uniqueName('admin')
-  const app = await buildTestApp(t, { store, env: { ADMIN_USERNAMES: admin } })
+  const app = await buildTestApp(t, { store })
   const user = await signUp(app)
-  const root = await signUp(app, admin)
+  const root = await signUpAdmin(app)
   const verify = async (token?: string, query = '') =>
     await app.inject({ method: 'GET', url: `/auth/verify${query}`, headers: token === undefined ? {} : bearer(token) })
 

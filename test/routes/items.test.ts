@@ -1,14 +1,13 @@
 import t from 'tap'
-import { bearer, buildTestApp, forEachDatabase, signUp, testDatabaseUrl, uniqueName } from '../helpers'
+import { bearer, buildTestApp, forEachDatabase, signUp, signUpAdmin, testDatabaseUrl } from '../helpers'
 
 const json = (price: unknown) => ({ price })
 
 forEachDatabase(t, async (t, database) => {
   t.test('items API', async (t) => {
-    const admin = uniqueName('admin')
-    const app = await buildTestApp(t, { database, env: { ADMIN_USERNAMES: admin } })
+    const app = await buildTestApp(t, { database })
     const user = await signUp(app)
-    const root = await signUp(app, admin)
+    const root = await signUpAdmin(app)
     const refreshed = (await app.inject({ method: 'POST', url: '/refresh', headers: bearer(user.refresh) })).json().access_token
 
     await t.test('POST /item/:name wants a fresh token and creates once', async (t) => {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { buildApp } from '../../src/app'
-import { bearer, buildTestApp, forEachDatabase, forEachStore, logIn, signUp, testConfig, testDatabaseUrl, uniqueName } from '../helpers'
+import { bearer, buildTestApp, forEachDatabase, forEachStore, logIn, signUp, signUpAdmin, testDatabaseUrl, uniqueName } from '../helpers'
 
 type App = Awaited<ReturnType<typeof buildTestApp>>
 const get = async (app: App, token: string): Promise<number> =>
@@ -155,15 +154,11 @@ forEachDatabase(t, async (t, database) => {
   })
 
   t.test('a demoted admin loses admin rights on the next request', async (t) => {
-    const admin = uniqueName('admin')
-    const databaseUrl = await testDatabaseUrl(t, database)
-    const before = await buildTestApp(t, { databaseUrl, env: { ADMIN_USERNAMES: admin } })
-    const root = await signUp(before, admin)
-    await before.inject({ method: 'PUT', url: '/item/lamp', headers: bearer(root.access), payload: { price: 1 } })
-    await before.close()
-    const after = await buildApp(testConfig(t, { databaseUrl }), { logger: false })
-    t.teardown(async () => { await after.close() })
-    const denied = await after.inject({ method: 'DELETE', url: '/item/lamp', headers: bearer(root.access) })
+    const app = await buildTestApp(t, { database })
+    const root = await signUpAdmin(app)
+    await app.inject({ method: 'PUT', url: '/item/lamp', headers: bearer(root.access), payload: { price: 1 } })
+    await app.users.setAdmin(root.id, false)
+    const denied = await app.inject({ method: 'DELETE', url: '/item/lamp', headers: bearer(root.access) })
     t.equal(denied.statusCode, 403, 'the token still says is_admin, the account no longer does')
     t.equal(denied.json().error, 'admin_required')
   })

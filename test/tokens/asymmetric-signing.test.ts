@@ -5,7 +5,7 @@ import t from 'tap'
 import { buildApp, type App } from '../../src/app'
 import { loadConfig } from '../../src/config'
 import { loadSigning } from '../../src/tokens'
-import { bearer, buildTestApp, decode, flaskClaims, forge, signUp, tempDir, testConfig, testDatabaseUrl } from '../helpers'
+import { bearer, buildTestApp, decode, es256Spelling, flaskClaims, forge, signUp, tempDir, testConfig, testDatabaseUrl } from '../helpers'
 import { startServer } from '../helpers/server-process'
 
 type Test = tap.Test
@@ -34,7 +34,8 @@ const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toStr
 function signToken (algorithm: Algorithm, privateKey: KeyObject, header: Record<string, unknown>, claims: unknown): string {
   const input = `${b64({ alg: algorithm, typ: 'JWT', ...header })}.${b64(claims)}`
   const digest = algorithm === 'EdDSA' ? null : 'sha256'
-  return `${input}.${sign(digest, Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
+  const signature = sign(digest, Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' })
+  return `${input}.${(algorithm === 'ES256' ? es256Spelling(signature) : signature).toString('base64url')}`
 }
 
 function header (token: string): Record<string, unknown> {

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { Item } from '../../plugins/app/items-repository'
 import type { App } from '../../src/app'
-import { bearer, buildTestApp, decode, flaskClaims, forEachDatabase, forEachStore, forge, SECRET, signUp, uniqueName } from '../helpers'
+import { bearer, buildTestApp, decode, flaskClaims, forEachDatabase, forEachStore, forge, SECRET, signUp, signUpAdmin, uniqueName } from '../helpers'
 
 type Test = tap.Test
 
@@ -266,10 +266,9 @@ forEachDatabase(t, async (t, database) => {
   })
 
   t.test('admin: DELETE /item/:name', async (t) => {
-    const adminName = uniqueName('admin')
-    const app = await buildTestApp(t, { database, env: { ADMIN_USERNAMES: adminName } })
+    const app = await buildTestApp(t, { database })
     const user = await signUp(app)
-    const admin = await signUp(app, adminName)
+    const admin = await signUpAdmin(app)
     const item = await createItem(t, app, user.access, uniqueName('item'), 3)
 
     t.equal(decode(user.access).is_admin, false)
