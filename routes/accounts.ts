@@ -11,7 +11,7 @@ export interface AccountsRoutesOptions {
   tokensInBody: boolean
 }
 
-/** Accounts: /register, /user/:id (read, delete) and /user/:id/password. */
+/** Accounts: /register, /user/me, /user/:id (read, delete) and /user/:id/password. */
 const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async function (fastify, { tokensInBody }) {
   const { passwords } = fastify
   const isAdmin = (user: StoredUser): boolean => isAdminAccount(user)
@@ -35,6 +35,20 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
     const id = await fastify.users.create(username, await passwords.hash(request.body.password))
     audit(request, 'user_registered', { userId: id, username })
     return await reply.code(201).send({ message: 'User created successfully.', id })
+  })
+
+  fastify.get('/user/me', {
+    onRequest: fastify.requireAccess,
+    schema: {
+      tags: ['accounts'],
+      summary: 'Your own account',
+      response: { 200: User, ...Errors }
+    }
+  }, async function getMe (request) {
+    const user = await fastify.users.findById(Number(request.user!.sub))
+    // Its tokens are revoked with the account; one that raced the deletion finds nothing here.
+    if (user === undefined) throw new TokenRevoked()
+    return { id: user.id, username: user.username, is_admin: isAdmin(user) }
   })
 
   fastify.get('/user/:id', {
@@ -100,9 +114,11 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
     // Every token issued until now stops, this caller's too; the new pair is issued after the cut-off.
     const cutoff = Date.now()
     await fastify.revocation.revokeUser(claims.sub, cutoff, fastify.tokens.sessionExpiresAt())
+    await fastify.sessions.removeUntil(id, cutoff)
     audit(request, 'password_changed', { userId: id })
+    const pair = await fastify.loginSessions.open(request, { id, isAdmin: isAdmin(user) }, cutoff)
+    if (pair === undefined) throw new TokenRevoked()
     void reply.headers(NO_STORE)
-    const pair = fastify.tokens.issuePair({ id, isAdmin: isAdmin(user) }, cutoff)
     fastify.tokenCookies?.set(reply, pair)
     return tokensInBody ? { message: 'Password changed.', ...pair } : { message: 'Password changed.', expires_in: pair.expires_in }
   })

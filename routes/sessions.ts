@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
 import { isAdminAccount, audit, needsRehash, canonicalUsername } from '../src/accounts'
-import { accountMissing, InvalidCredentials, TokenRevoked, TooManyRequests, CookieSession, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
+import { accountMissing, InvalidCredentials, RefreshPending, TokenRevoked, TooManyRequests, CookieSession, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
 
 export interface SessionsRoutesOptions {
   /** /refresh answers a new refresh token and spends the presented one. */
@@ -18,7 +18,13 @@ const LoginBody = Type.Object({
   password: Type.String({ minLength: 1, maxLength: 1024 })
 })
 
-/** Sessions: /login, /logout, /logout/all and /refresh. */
+const FreshToken = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer()
+})
+
+/** Sessions: /login, /login/fresh, /logout, /logout/all and /refresh. */
 const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async function (fastify, { refreshRotation, tokensInBody }) {
   const { passwords } = fastify
   const isAdmin = (user: StoredUser): boolean => isAdminAccount(user)
@@ -48,10 +54,51 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     await fastify.loginThrottle.recordSuccess(username)
     if (needsRehash(user.password_hash)) await fastify.users.setPasswordHash(user.id, await passwords.hash(password))
     audit(request, 'login_succeeded', { userId: user.id })
+    const pair = await fastify.loginSessions.open(request, { id: user.id, isAdmin: isAdmin(user) })
+    // Deleted between the password check and the session's row.
+    if (pair === undefined) throw new InvalidCredentials()
     void reply.headers(NO_STORE)
-    const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user) })
     fastify.tokenCookies?.set(reply, pair)
     return tokensInBody ? pair : cookieSession('Logged in.')
+  })
+
+  fastify.post('/login/fresh', {
+    onRequest: fastify.requireAccess,
+    schema: {
+      tags: ['sessions'],
+      summary: 'Enter the password again: a fresh access token in the same session',
+      body: Type.Object({ password: Type.String({ minLength: 1, maxLength: 1024 }) }),
+      response: { 200: tokensInBody ? FreshToken : CookieSession, ...Errors }
+    }
+  }, async function freshLogin (request, reply) {
+    const claims = request.user!
+    const user = await fastify.users.findById(Number(claims.sub))
+    if (user === undefined) throw new TokenRevoked()
+    const wait = await fastify.loginThrottle.retryAfter(user.username, request.ip)
+    if (wait > 0) {
+      audit(request, 'login_throttled', { userId: user.id })
+      void reply.header('retry-after', String(wait))
+      throw new TooManyRequests()
+    }
+    if (!await passwords.verify(user.password_hash, request.body.password)) {
+      await fastify.loginThrottle.recordFailure(user.username, request.ip)
+      audit(request, 'fresh_login_failed', { userId: user.id })
+      throw new InvalidCredentials()
+    }
+    await fastify.loginThrottle.recordSuccess(user.username)
+    const sid = claims.sid ?? claims.jti
+    const access = fastify.tokens.issueFresh({ id: user.id, isAdmin: isAdmin(user) }, sid)
+    // Checked again after the token is signed: a password change or an end of the session that
+    // landed while the password was being checked either shows here, or revokes this token too
+    // (its cut-off comes after it).
+    const now = await fastify.users.findById(user.id)
+    if (now === undefined || now.password_hash !== user.password_hash) throw new InvalidCredentials()
+    if (await fastify.revocation.isRevoked(claims)) throw new TokenRevoked()
+    await fastify.sessions.touch(Number(claims.sub), sid, Date.now())
+    audit(request, 'fresh_login_succeeded', { userId: user.id, sessionId: sid })
+    void reply.headers(NO_STORE)
+    fastify.tokenCookies?.set(reply, { access_token: access })
+    return tokensInBody ? { access_token: access, token_type: 'Bearer' as const, expires_in: fastify.tokens.accessTokenExpires } : cookieSession('Fresh login.')
   })
 
   fastify.post('/logout', {
@@ -65,6 +112,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     const claims = request.user!
     await fastify.revocation.revokeToken(claims.sub, claims.jti, claims.exp)
     await fastify.revocation.revokeSession(claims.sub, claims.sid ?? claims.jti, fastify.tokens.sessionExpiresAt())
+    await fastify.sessions.remove(claims.sid ?? claims.jti)
     fastify.tokenCookies?.clear(reply)
     audit(request, 'logout', { userId: claims.sub })
     return { message: 'Successfully logged out.' }
@@ -79,7 +127,9 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     }
   }, async function logoutEverywhere (request, reply) {
     const claims = request.user!
-    await fastify.revocation.revokeUser(claims.sub, Date.now(), fastify.tokens.sessionExpiresAt())
+    const cutoff = Date.now()
+    await fastify.revocation.revokeUser(claims.sub, cutoff, fastify.tokens.sessionExpiresAt())
+    await fastify.sessions.removeUntil(Number(claims.sub), cutoff)
     fastify.tokenCookies?.clear(reply)
     audit(request, 'sessions_revoked', { userId: claims.sub })
     return { message: 'Every session logged out.' }
@@ -101,18 +151,24 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     void reply.headers(NO_STORE)
     if (!refreshRotation) {
       const access = { access_token: fastify.tokens.issueAccess(subject, claims) }
+      await fastify.loginSessions.refreshed(request, claims)
       fastify.tokenCookies?.set(reply, access)
       return tokensInBody ? access : cookieSession('Token refreshed.')
     }
-    if (!await fastify.revocation.spendRefreshToken(claims.sub, claims.jti, claims.exp)) {
-      // A spent refresh token presented again was copied: whoever holds the session now, it ends.
-      await fastify.revocation.revokeSession(claims.sub, claims.sid ?? claims.jti, fastify.tokens.sessionExpiresAt())
-      audit(request, 'refresh_reuse_detected', { userId: claims.sub })
+    const spent = await fastify.refreshRetries.spend(claims, request.presentedToken!, () => fastify.tokens.rotate(subject, claims))
+    if (spent.outcome === 'reused') {
+      // A spent refresh token presented after the reuse interval was copied: whoever holds the session now, it ends.
+      const sid = claims.sid ?? claims.jti
+      await fastify.revocation.revokeSession(claims.sub, sid, fastify.tokens.sessionExpiresAt())
+      await fastify.sessions.remove(sid)
+      audit(request, 'refresh_reuse_detected', { userId: claims.sub, sessionId: sid })
       throw new TokenRevoked()
     }
-    const rotated = fastify.tokens.rotate(subject, claims)
-    fastify.tokenCookies?.set(reply, rotated)
-    return tokensInBody ? rotated : cookieSession('Token refreshed.')
+    if (spent.outcome === 'pending') throw new RefreshPending()
+    // A retry within the interval answers the first spend's pair, and leaves the session's row as that spend wrote it.
+    if (spent.outcome === 'minted') await fastify.loginSessions.refreshed(request, claims, spent.answer.refresh_token)
+    fastify.tokenCookies?.set(reply, spent.answer)
+    return tokensInBody ? spent.answer : cookieSession('Token refreshed.')
   })
 
 }

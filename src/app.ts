@@ -8,12 +8,15 @@ import database from '../plugins/app/database'
 import draining from '../plugins/app/draining'
 import errors from '../plugins/app/errors'
 import itemsRepository from '../plugins/app/items-repository'
+import loginSessions from '../plugins/app/login-sessions'
 import loginThrottle from '../plugins/app/login-throttle'
 import metrics from '../plugins/app/metrics'
 import passwords from '../plugins/app/passwords'
+import refreshRetries from '../plugins/app/refresh-retries'
 import requestId from '../plugins/app/request-id'
 import revocation from '../plugins/app/revocation'
 import securityHeaders from '../plugins/app/security-headers'
+import sessionsRepository from '../plugins/app/sessions-repository'
 import tokenCookies from '../plugins/app/token-cookies'
 import tokens from '../plugins/app/tokens'
 import usersRepository from '../plugins/app/users-repository'
@@ -25,6 +28,7 @@ import gateway from '../routes/gateway'
 import health from '../routes/health'
 import items from '../routes/items'
 import keys from '../routes/keys'
+import sessionList from '../routes/session-list'
 import sessions from '../routes/sessions'
 import type { AppConfig, Config } from './config'
 import { clientErrorHandler, requestIdGenerator, trustedPeer } from './http'
@@ -121,6 +125,7 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
   if (config.redis !== undefined) await app.register(redis, config.redis)
   await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })
   await app.register(usersRepository)
+  await app.register(sessionsRepository)
   await app.register(itemsRepository)
   await app.register(passwords, config.passwordHashing)
   await app.register(tokens, {
@@ -139,6 +144,8 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
     accessTokenExpires: config.accessTokenExpires,
     refreshTokenExpires: config.refreshTokenExpires
   })
+  await app.register(loginSessions, { maxPerUser: config.sessionsMaxPerUser })
+  await app.register(refreshRetries, { intervalSeconds: config.refreshReuseIntervalSeconds, redisKeyPrefix: config.redis?.keyPrefix ?? '' })
   await app.register(loginThrottle, config.loginThrottle)
   await app.register(auth, { headers: config.tokenLocation.headers })
 
@@ -147,6 +154,7 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
   const tokensInBody = config.tokenLocation.headers
   await app.register(accounts, { tokensInBody })
   await app.register(sessions, { refreshRotation: config.refreshRotation, tokensInBody })
+  await app.register(sessionList)
   await app.register(items, { anonymousPageCacheMs: config.itemsPageCacheMs })
   await app.register(gateway)
   await app.register(keys, { maxAgeSeconds: config.jwt.jwksMaxAgeSeconds })

@@ -75,6 +75,11 @@ export const EnvSchema = Type.Object({
   // On: /refresh answers a new refresh token and spends the one presented; presenting it again
   // revokes the whole login session.
   JWT_REFRESH_ROTATION: Type.Boolean({ default: true }),
+  // With rotation: for this many seconds after a refresh token is spent, presenting it again (a
+  // retry whose answer was lost, a second tab) answers the same pair; 0 makes any second use reuse.
+  JWT_REFRESH_REUSE_INTERVAL: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
+  // A login beyond this many live sessions of one user ends the one used longest ago.
+  SESSIONS_MAX_PER_USER: Type.Integer({ minimum: 1, maximum: 100000, default: 100 }),
   // Where clients keep their tokens: headers (Authorization: Bearer), cookies (browsers, with CSRF
   // double submit), or both, as Flask-JWT-Extended's JWT_TOKEN_LOCATION.
   JWT_TOKEN_LOCATION: Type.String({
@@ -288,6 +293,8 @@ function toConfig (env: Env) {
     itemsPageCacheMs: env.ITEMS_PAGE_CACHE_MS,
     passwordHashing: { concurrency: env.PASSWORD_HASH_CONCURRENCY, maxQueue: env.PASSWORD_HASH_QUEUE },
     refreshRotation: env.JWT_REFRESH_ROTATION,
+    refreshReuseIntervalSeconds: env.JWT_REFRESH_REUSE_INTERVAL,
+    sessionsMaxPerUser: env.SESSIONS_MAX_PER_USER,
     tokenLocation: {
       headers: env.JWT_TOKEN_LOCATION.split(',').includes('headers'),
       cookies: env.JWT_TOKEN_LOCATION.split(',').includes('cookies')

@@ -31,6 +31,10 @@ declare module 'fastify' {
     /** Whether the token's user is an admin now: the `is_admin` claim may predate a demotion. */
     isAdminNow: (claims: TokenClaims) => Promise<boolean>
   }
+  interface FastifyRequest {
+    /** The token request.user was read from, as presented (a refresh retry's answer is sealed with it). */
+    presentedToken: string | null
+  }
 }
 
 export interface AuthOptions {
@@ -76,6 +80,7 @@ export default fp<AuthOptions>(async function auth (fastify, { headers }) {
     return user !== undefined && isAdminAccount(user)
   }
   fastify.decorate('isAdminNow', isAdminNow)
+  fastify.decorateRequest('presentedToken', null)
 
   async function accountExists (sub: string): Promise<boolean> {
     return ACCOUNT_ID.test(sub) && await fastify.users.findById(Number(sub)) !== undefined
@@ -106,6 +111,7 @@ export default fp<AuthOptions>(async function auth (fastify, { headers }) {
       }
       if (requirement.admin === true && !await isAdminNow(claims)) throw new AdminRequired()
       request.user = claims
+      request.presentedToken = token
     }
   }
 

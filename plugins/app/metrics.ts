@@ -12,7 +12,7 @@ export interface MetricsOptions {
 }
 
 // Events that revoke tokens: logout (a session), everywhere, a password change, a deletion, a reused refresh token.
-const revokingEvents = new Set<AuditEvent>(['logout', 'sessions_revoked', 'password_changed', 'user_deleted', 'refresh_reuse_detected'])
+const revokingEvents = new Set<AuditEvent>(['logout', 'sessions_revoked', 'session_revoked', 'password_changed', 'user_deleted', 'refresh_reuse_detected'])
 
 // The route label of requests no route matched: never the raw URL, which would make labels unbounded.
 const NOT_FOUND_ROUTE = 'not_found'

@@ -80,8 +80,7 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
      * The tokens of a password login: a fresh access token and a refresh token of one new session,
      * issued after `afterMs` (a user-wide revocation cut-off just set) when given.
      */
-    issuePair (subject: TokenSubject, afterMs = 0): TokenPair {
-      const sid = randomUUID()
+    issuePair (subject: TokenSubject, afterMs = 0, sid = randomUUID()): TokenPair {
       const iat = Math.max(Date.now(), afterMs + 1)
       return {
         access_token: sign(subject, 'access', true, sid, options.accessTokenExpires, iat),
@@ -89,6 +88,11 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
         token_type: 'Bearer',
         expires_in: options.accessTokenExpires
       }
+    },
+
+    /** A fresh access token in an existing session: the password was entered again (/login/fresh). */
+    issueFresh (subject: TokenSubject, sid: string): string {
+      return sign(subject, 'access', true, sid, options.accessTokenExpires, Date.now())
     },
 
     /** A non-fresh access token in the session of the refresh token that asked for it. */

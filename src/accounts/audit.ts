@@ -3,19 +3,32 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 export type AuditEvent =
   | 'user_registered' | 'login_succeeded' | 'login_failed' | 'login_throttled' | 'logout' | 'refresh_reuse_detected'
   | 'sessions_revoked' | 'password_changed' | 'user_deleted'
+  // One session ended by DELETE /sessions/:id (its user or an admin) or by the session cap.
+  | 'session_revoked' | 'fresh_login_succeeded' | 'fresh_login_failed'
   // Only the admin CLI makes accounts with the admin flag and changes the flag.
   | 'user_created' | 'admin_flag_set' | 'admin_flag_cleared'
   // `gatehouse user import`: an account brought over from a Flask app, with its id.
   | 'user_imported'
 
-interface AuditFields { userId?: number | string, username?: string }
+interface AuditFields {
+  userId?: number | string
+  username?: string
+  /** The session acted on (its id is no credential: it only names the session). */
+  sessionId?: string
+  /** Who acted, where not the user themselves (an admin). */
+  actorId?: number | string
+  reason?: string
+}
 
 function auditRecord (event: AuditEvent, fields: AuditFields) {
   return {
     audit: true,
     event,
     user_id: fields.userId === undefined ? undefined : String(fields.userId),
-    username: fields.username
+    username: fields.username,
+    session_id: fields.sessionId,
+    actor_id: fields.actorId === undefined ? undefined : String(fields.actorId),
+    reason: fields.reason
   }
 }
 

@@ -41,6 +41,30 @@ function migrations (dialect: Dialect): Record<string, Migration> {
           .addColumn('is_admin', 'boolean', (col) => col.notNull().defaultTo(false))
           .execute()
       }
+    },
+    // The list of a user's login sessions (GET /sessions); the revocations themselves stay in the
+    // revocation store. Times in milliseconds. A deleted user's rows go with the account.
+    '0003_sessions': {
+      async up (db: Kysely<any>) {
+        await db.schema.createTable('sessions')
+          .addColumn('id', 'text', (col) => col.primaryKey())
+          .addColumn('user_id', 'integer', (col) => col.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .addColumn('last_used_at', 'bigint', (col) => col.notNull())
+          .addColumn('expires_at', 'bigint', (col) => col.notNull())
+          .addColumn('user_agent', 'text')
+          .addColumn('address', 'text', (col) => col.notNull())
+          .execute()
+        await db.schema.createIndex('sessions_user_id').on('sessions').columns(['user_id', 'last_used_at']).execute()
+        await db.schema.createIndex('sessions_expires_at').on('sessions').column('expires_at').execute()
+        // The answer to a spent refresh token, kept for JWT_REFRESH_REUSE_INTERVAL so a retry gets
+        // the same pair (SQL store only; Redis keeps it under a TTL). Sealed with the refresh token.
+        await db.schema.createTable('refresh_answers')
+          .addColumn('key', 'text', (col) => col.primaryKey())
+          .addColumn('sealed', 'text', (col) => col.notNull())
+          .addColumn('expires_at', 'bigint', (col) => col.notNull())
+          .execute()
+      }
     }
   }
 }

@@ -21,8 +21,28 @@ export interface RevocationsTable {
   expires_at: number
 }
 
+/** One login session; times in milliseconds since the epoch. */
+export interface SessionsTable {
+  id: string
+  user_id: number
+  created_at: number
+  last_used_at: number
+  expires_at: number
+  user_agent: string | null
+  address: string
+}
+
+export interface RefreshAnswersTable {
+  key: string
+  sealed: string
+  /** Milliseconds since the epoch. */
+  expires_at: number
+}
+
 export interface Database {
   users: UsersTable
   items: ItemsTable
   revocations: RevocationsTable
+  sessions: SessionsTable
+  refresh_answers: RefreshAnswersTable
 }

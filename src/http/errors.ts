@@ -37,6 +37,8 @@ export const HeadersTooLarge = define('headers_too_large', 'The request headers 
 export const ServerBusy = define('server_busy', 'The server is busy; try again shortly.', 503)
 export const RevocationUnavailable = define('revocation_unavailable',
   'The token revocation store is unavailable; try again shortly.', 503)
+/** A refresh token presented again within its reuse interval, whose first answer is not stored (yet). */
+export const RefreshPending = define('refresh_pending', 'The first answer to this refresh token is not ready; try again shortly.', 503)
 export const DatabaseUnavailable = define('database_unavailable', 'The database is unavailable; try again shortly.', 503)
 
 /** The response code of one of our errors, or undefined for any other error. */

@@ -33,6 +33,8 @@ export interface RevocationStore {
    * every later (or concurrent) one, across every instance.
    */
   spendRefreshToken: (sub: string, jti: string, expiresAt: number) => Promise<boolean>
+  /** When the refresh token was first spent (milliseconds), or undefined if it was not. */
+  refreshTokenSpentAt: (sub: string, jti: string) => Promise<number | undefined>
   ping: () => Promise<void>
   close: () => Promise<void>
 }
@@ -162,9 +164,15 @@ export function revocationStore (backend: RevocationBackend, log: FastifyBaseLog
     async spendRefreshToken (sub, jti, expiresAt) {
       // An expired token never reaches this point, so there is always a lifetime left to keep the mark.
       // With Redis, spends live in the SQL record alone: its insert is as atomic across instances, and
-      // a spend then outlives any loss of Redis.
+      // a spend then outlives any loss of Redis. The mark is the time of the spend, which a retry
+      // within the reuse interval is measured from.
       const spends = record ?? backend
-      return await guardedRecord(async () => await spends.add(keys.spentRefresh(sub, jti), 1, Math.max(expiresAt, nowSeconds() + 1)))
+      return await guardedRecord(async () => await spends.add(keys.spentRefresh(sub, jti), Date.now(), Math.max(expiresAt, nowSeconds() + 1)))
+    },
+    async refreshTokenSpentAt (sub, jti) {
+      const spends = record ?? backend
+      const [value] = await guardedRecord(async () => await spends.read([keys.spentRefresh(sub, jti)]))
+      return value == null ? undefined : Number(value)
     },
     async ping () {
       await guarded(async () => { await backend.ping() })
