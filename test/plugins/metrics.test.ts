@@ -36,7 +36,7 @@ async function scrape (t: Test, app: App, url = '/metrics') {
 }
 
 forEachStore(t, async (t, store) => {
-  const app = await buildTestApp(t, { store, env: { LOGIN_MAX_FAILURES: '2' } })
+  const app = await buildTestApp(t, { store, env: { LOGIN_MAX_FAILURES: '2', JWT_REFRESH_REUSE_INTERVAL: '0' } })
   const get = async (url: string, token?: string) => await app.inject({ method: 'GET', url, headers: token === undefined ? {} : bearer(token) })
   const post = async (url: string, payload?: object, token?: string) =>
     await app.inject({ method: 'POST', url, payload, headers: token === undefined ? {} : bearer(token) })
