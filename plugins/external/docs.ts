@@ -11,13 +11,13 @@ const securitySchemes = {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
-    description: 'An access token from `POST /login`, `POST /refresh` or a password change, not expired or revoked.'
+    description: 'An access token from `POST /login`, `POST /login/fresh`, `POST /refresh` or a password change, not expired or revoked.'
   },
   freshAccessToken: {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
-    description: 'A *fresh* access token: one from a password login (`POST /login`, a password change). ' +
+    description: 'A *fresh* access token: one from a password login (`POST /login`, `POST /login/fresh`, a password change). ' +
       'Access tokens from `POST /refresh` are not fresh and get 401 `fresh_token_required`.'
   },
   adminAccessToken: {
@@ -74,7 +74,7 @@ const errorDescriptions: Record<string, string> = {
   429: 'Too many failed logins: `too_many_requests`, with `Retry-After`.',
   500: 'Unexpected failure, never described: `internal_error`.',
   503: 'A store is out of reach or the server is saturated, with `Retry-After`: `revocation_unavailable`, ' +
-    '`database_unavailable` or `server_busy`.'
+    '`database_unavailable`, `server_busy` or `refresh_pending`.'
 }
 
 // Every route can answer these: a malformed URL is a 400 before any route runs, and anything

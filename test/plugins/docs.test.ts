@@ -72,6 +72,12 @@ t.test('the document: valid, and it describes every route with its security and 
     ['post', '/logout/all', [{ accessToken: [] }]],
     ['post', '/refresh', [{ refreshToken: [] }]],
     ['get', '/user/{id}', [{ accessToken: [] }]],
+    ['get', '/user/me', [{ accessToken: [] }]],
+    ['post', '/login/fresh', [{ accessToken: [] }]],
+    ['get', '/sessions', [{ accessToken: [] }]],
+    ['delete', '/sessions/{id}', [{ accessToken: [] }]],
+    ['get', '/user/{id}/sessions', [{ adminAccessToken: [] }]],
+    ['delete', '/user/{id}/sessions/{sid}', [{ adminAccessToken: [] }]],
     ['delete', '/user/{id}', [{ freshAccessToken: [] }]],
     ['put', '/user/{id}/password', [{ freshAccessToken: [] }]],
     ['get', '/items', [{}, { accessToken: [] }]],
@@ -175,6 +181,22 @@ t.test('real responses match their documented schemas, with no field beyond them
   t.equal((await call('GET', '/user/:id', { url: '/user/999999', token: boss.access })).statusCode, 404)
   t.equal((await call('GET', '/user/:id', { url: '/user/abc', token: user.access })).statusCode, 400)
   t.equal((await call('GET', '/user/:id', { url: `/user/${user.id}` })).statusCode, 401)
+
+  t.equal((await call('GET', '/user/me', { token: user.access })).statusCode, 200)
+  t.equal((await call('GET', '/user/me')).statusCode, 401)
+  t.equal((await call('POST', '/login/fresh', { token: stale, payload: { password } })).statusCode, 200)
+  t.equal((await call('POST', '/login/fresh', { token: stale, payload: { password: 'wrong password' } })).statusCode, 401)
+  t.equal((await call('GET', '/sessions', { token: user.access })).statusCode, 200)
+  const spare = await signUp(app)
+  const spareSid = JSON.parse(Buffer.from(spare.access.split('.')[1], 'base64url').toString()).sid as string
+  t.equal((await call('GET', '/user/:id/sessions', { url: `/user/${spare.id}/sessions`, token: boss.access })).statusCode, 200)
+  t.equal((await call('GET', '/user/:id/sessions', { url: `/user/${spare.id}/sessions`, token: user.access })).statusCode, 403)
+  t.equal((await call('DELETE', '/sessions/:id', { url: `/sessions/${spareSid}`, token: user.access })).statusCode, 404)
+  const second = await app.inject({ method: 'POST', url: '/login', payload: { username: spare.username, password: spare.password } })
+  const secondSid = JSON.parse(Buffer.from(second.json().access_token.split('.')[1], 'base64url').toString()).sid as string
+  t.equal((await call('DELETE', '/sessions/:id', { url: `/sessions/${secondSid}`, token: spare.access })).statusCode, 200)
+  t.equal((await call('DELETE', '/user/:id/sessions/:sid', { url: `/user/${spare.id}/sessions/${spareSid}`, token: boss.access })).statusCode, 200)
+  t.equal((await call('DELETE', '/user/:id/sessions/:sid', { url: `/user/${spare.id}/sessions/${spareSid}`, token: boss.access })).statusCode, 404)
 
   t.equal((await call('GET', '/items')).statusCode, 200)
   t.equal((await call('POST', '/item/:name', { url: '/item/lamp', token: user.access, payload: { price: 12.5 } })).statusCode, 201)
