@@ -130,3 +130,33 @@ t.test('names, paths (each its own), domain and session cookies from config', as
   t.match(cleared.acc_csrf, /Path=\/app;/)
   t.match(cleared.ref_csrf, /Path=\/app\/refresh;/)
 })
+
+t.test('cookie mode: a refresh retried within the interval sets the same cookies; /login/fresh sets a fresh access cookie', async (t) => {
+  const app = await buildTestApp(t, { env: { JWT_TOKEN_LOCATION: 'cookies' } })
+  const user = await signUp(app)
+  const login = setCookies(await app.inject({ method: 'POST', url: '/login', payload: { username: user.username, password: user.password } }))
+  const refreshWith = { cookies: { refresh_token_cookie: valueOf(login.refresh_token_cookie) }, headers: { 'x-csrf-token': valueOf(login.csrf_refresh_token) } }
+  const first = await app.inject({ method: 'POST', url: '/refresh', ...refreshWith })
+  const retry = await app.inject({ method: 'POST', url: '/refresh', ...refreshWith })
+  t.equal(retry.statusCode, 200)
+  for (const name of ['access_token_cookie', 'refresh_token_cookie']) {
+    t.equal(valueOf(setCookies(retry)[name]), valueOf(setCookies(first)[name]), `the retry sets the same ${name}`)
+  }
+  const stale = setCookies(first)
+  const fresh = await app.inject({
+    method: 'POST',
+    url: '/login/fresh',
+    cookies: { access_token_cookie: valueOf(stale.access_token_cookie) },
+    headers: { 'x-csrf-token': valueOf(stale.csrf_access_token) },
+    payload: { password: user.password }
+  })
+  t.equal(fresh.statusCode, 200)
+  const set = setCookies(fresh)
+  t.equal(decode(valueOf(set.access_token_cookie)).fresh, true, 'a fresh access cookie')
+  t.equal(decode(valueOf(set.access_token_cookie)).csrf, valueOf(set.csrf_access_token), 'with its CSRF cookie')
+  t.equal(set.refresh_token_cookie, undefined, 'and no new refresh cookie')
+  const crossSite = await app.inject({
+    method: 'POST', url: '/login/fresh', cookies: { access_token_cookie: valueOf(stale.access_token_cookie) }, payload: { password: user.password }
+  })
+  t.equal(crossSite.json().error, 'csrf_mismatch', 'a cross-site POST cannot ask for one')
+})
