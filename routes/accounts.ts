@@ -2,6 +2,7 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import type { StoredUser } from '../plugins/app/users-repository'
 import { isAdminAccount, audit, NEW_USERNAME_RULE, newAccountUsername } from '../src/accounts'
 import { CookieSession, UserExists, Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
+import { accountIdOf } from '../src/sessions'
 import type { TokenClaims } from '../src/tokens'
 
 const UserParams = Type.Object({ id: UserIdParam })
@@ -45,7 +46,8 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
       response: { 200: User, ...Errors }
     }
   }, async function getMe (request) {
-    const user = await fastify.users.findById(Number(request.user!.sub))
+    const id = accountIdOf(request.user!)
+    const user = id === undefined ? undefined : await fastify.users.findById(id)
     // Its tokens are revoked with the account; one that raced the deletion finds nothing here.
     if (user === undefined) throw new TokenRevoked()
     return { id: user.id, username: user.username, is_admin: isAdmin(user) }

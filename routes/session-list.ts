@@ -1,7 +1,8 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { StoredSession } from '../plugins/app/sessions-repository'
-import { DatabaseText, Message, NotFound, TokenRouteErrors as Errors, UserIdParam } from '../src/http'
+import { DatabaseText, Message, NotFound, TokenRevoked, TokenRouteErrors as Errors, UserIdParam } from '../src/http'
+import { accountIdOf } from '../src/sessions'
 
 const Time = Type.String({ format: 'date-time', description: 'ISO 8601, UTC' })
 
@@ -34,7 +35,7 @@ const sessionList: FastifyPluginAsyncTypebox = async function (fastify) {
         expires_at: iso(session.expires_at),
         user_agent: session.user_agent,
         address: session.address,
-        current: session.user_id === Number(request.user!.sub) && session.id === current
+        current: session.user_id === accountIdOf(request.user!) && session.id === current
       }))
     }
   }
@@ -57,7 +58,9 @@ const sessionList: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: SessionList, ...Errors }
     }
   }, async function listSessions (request) {
-    return view(request, await fastify.sessions.list(Number(request.user!.sub)))
+    const userId = accountIdOf(request.user!)
+    if (userId === undefined) throw new TokenRevoked()
+    return view(request, await fastify.sessions.list(userId))
   })
 
   fastify.delete('/sessions/:id', {
@@ -69,7 +72,9 @@ const sessionList: FastifyPluginAsyncTypebox = async function (fastify) {
       response: { 200: Message, ...Errors }
     }
   }, async function endSession (request, reply) {
-    return await endOne(request, reply, Number(request.user!.sub), request.params.id)
+    const userId = accountIdOf(request.user!)
+    if (userId === undefined) throw new TokenRevoked()
+    return await endOne(request, reply, userId, request.params.id)
   })
 
   fastify.get('/user/:id/sessions', {

@@ -1,6 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
 import { isAdminAccount, audit, needsRehash, canonicalUsername } from '../src/accounts'
+import { accountIdOf } from '../src/sessions'
 import { accountMissing, InvalidCredentials, RefreshPending, TokenRevoked, TooManyRequests, CookieSession, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
 
 export interface SessionsRoutesOptions {
@@ -72,7 +73,8 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     }
   }, async function freshLogin (request, reply) {
     const claims = request.user!
-    const user = await fastify.users.findById(Number(claims.sub))
+    const id = accountIdOf(claims)
+    const user = id === undefined ? undefined : await fastify.users.findById(id)
     if (user === undefined) throw new TokenRevoked()
     const wait = await fastify.loginThrottle.retryAfter(user.username, request.ip)
     if (wait > 0) {
@@ -94,7 +96,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     const now = await fastify.users.findById(user.id)
     if (now === undefined || now.password_hash !== user.password_hash) throw new InvalidCredentials()
     if (await fastify.revocation.isRevoked(claims)) throw new TokenRevoked()
-    await fastify.sessions.touch(Number(claims.sub), sid, Date.now())
+    await fastify.sessions.touch(user.id, sid, Date.now())
     audit(request, 'fresh_login_succeeded', { userId: user.id, sessionId: sid })
     void reply.headers(NO_STORE)
     fastify.tokenCookies?.set(reply, { access_token: access })
@@ -129,7 +131,8 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     const claims = request.user!
     const cutoff = Date.now()
     await fastify.revocation.revokeUser(claims.sub, cutoff, fastify.tokens.sessionExpiresAt())
-    await fastify.sessions.removeUntil(Number(claims.sub), cutoff)
+    const userId = accountIdOf(claims)
+    if (userId !== undefined) await fastify.sessions.removeUntil(userId, cutoff)
     fastify.tokenCookies?.clear(reply)
     audit(request, 'sessions_revoked', { userId: claims.sub })
     return { message: 'Every session logged out.' }

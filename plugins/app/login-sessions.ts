@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { audit } from '../../src/accounts'
-import { displayAddress, shortUserAgent } from '../../src/sessions'
+import { accountIdOf, displayAddress, shortUserAgent } from '../../src/sessions'
 import type { TokenClaims } from '../../src/tokens'
 import type { TokenPair, TokenSubject } from './tokens'
 
@@ -48,12 +48,14 @@ export default fp<LoginSessionsOptions>(async function loginSessions (fastify, {
 
     /** A refresh used the session; `refreshToken` is the new one when rotation issued one. */
     async refreshed (request: FastifyRequest, presented: TokenClaims, refreshToken?: string): Promise<void> {
+      const userId = accountIdOf(presented)
+      if (userId === undefined) return
       const now = Date.now()
       // Without rotation the refresh token, and so the session's end, stays the login's.
       const rotated = refreshToken === undefined ? undefined : tokens.verify(refreshToken)
       await sessions.used({
         id: presented.sid ?? presented.jti,
-        user_id: Number(presented.sub),
+        user_id: userId,
         created_at: now,
         last_used_at: rotated?.iat_ms ?? now,
         expires_at: (rotated ?? presented).exp * 1000,

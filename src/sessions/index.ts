@@ -1,3 +1,4 @@
+export * from './account-id'
 export * from './client'
 export * from './refresh-answers'
 export * from './refresh-retries'

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { bearer, buildTestApp, decode, forEachDatabase, forEachStore, signUp, testDatabaseUrl, uniqueName } from '../helpers'
+import { bearer, buildTestApp, decode, flaskClaims, forEachDatabase, forEachStore, forge, signUp, testDatabaseUrl, uniqueName } from '../helpers'
 
 type App = Awaited<ReturnType<typeof buildTestApp>>
 const get = async (app: App, token: string): Promise<number> =>
@@ -84,6 +84,15 @@ forEachDatabase(t, async (t, database) => {
       t.equal(await get(app, stranger.access), 200, "the stranger's session is untouched")
       t.equal((await app.inject({ method: 'DELETE', url: `/sessions/${'x'.repeat(256)}`, headers: bearer(user.access) })).statusCode, 400)
       t.equal((await app.inject({ method: 'DELETE', url: `/sessions/${strangerSid}` })).statusCode, 401)
+
+      // Signed with our key but naming no account of ours (a Flask identity that is a username).
+      const foreign = forge(flaskClaims('alice'))
+      for (const [method, url, payload] of [['GET', '/sessions'], ['DELETE', `/sessions/${strangerSid}`], ['GET', '/user/me'],
+        ['POST', '/login/fresh', { password: 'whatever it is' }]] as const) {
+        const response = await app.inject({ method, url, headers: bearer(foreign), payload })
+        t.equal(response.statusCode, 401, `${method} ${url} with a token of no account`)
+      }
+      t.equal(await get(app, stranger.access), 200)
     })
 
     await t.test('admins list and end any user\'s sessions; others get 403 admin_required', async (t) => {
