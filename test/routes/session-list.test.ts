@@ -163,6 +163,20 @@ forEachDatabase(t, async (t, database) => {
         'and /login shares the count')
     })
 
+    await t.test('a session the store says has ended is not listed, whoever ended it (the admin CLI, a raced refresh)', async (t) => {
+      const app = await buildTestApp(t, { database, store })
+      const user = await register(app)
+      const [one, two] = [await logInFrom(app, user.username, user.password, 'a', '127.0.0.1'), await logInFrom(app, user.username, user.password, 'b', '127.0.0.1')]
+      // Written to the store alone, as `gatehouse user revoke-sessions` or a refresh racing a DELETE leaves it.
+      await app.revocation.revokeSession(String(user.id), one.sid, app.tokens.sessionExpiresAt())
+      t.same((await listOf(app, two.access)).json().sessions.map((session: { id: string }) => session.id), [two.sid])
+      t.same((await app.db.selectFrom('sessions').select('id').where('user_id', '=', user.id).execute()).map((row) => row.id), [two.sid],
+        'and its row is deleted when seen')
+      await app.revocation.revokeUser(String(user.id), Date.now(), app.tokens.sessionExpiresAt())
+      const after = await logInFrom(app, user.username, user.password, 'c', '127.0.0.1')
+      t.same((await listOf(app, after.access)).json().sessions.map((session: { id: string }) => session.id), [after.sid], 'a user-wide cut-off too')
+    })
+
     await t.test('GET /user/me', async (t) => {
       const app = await buildTestApp(t, { database, store })
       const user = await signUp(app)
