@@ -114,7 +114,8 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     const claims = request.user!
     await fastify.revocation.revokeToken(claims.sub, claims.jti, claims.exp)
     await fastify.revocation.revokeSession(claims.sub, claims.sid ?? claims.jti, fastify.tokens.sessionExpiresAt())
-    await fastify.sessions.remove(claims.sid ?? claims.jti)
+    const userId = accountIdOf(claims)
+    if (userId !== undefined) await fastify.sessions.remove(userId, claims.sid ?? claims.jti)
     fastify.tokenCookies?.clear(reply)
     audit(request, 'logout', { userId: claims.sub })
     return { message: 'Successfully logged out.' }
@@ -163,7 +164,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
       // A spent refresh token presented after the reuse interval was copied: whoever holds the session now, it ends.
       const sid = claims.sid ?? claims.jti
       await fastify.revocation.revokeSession(claims.sub, sid, fastify.tokens.sessionExpiresAt())
-      await fastify.sessions.remove(sid)
+      await fastify.sessions.remove(user.id, sid)
       audit(request, 'refresh_reuse_detected', { userId: claims.sub, sessionId: sid })
       throw new TokenRevoked()
     }

@@ -24,7 +24,7 @@ export default fp<LoginSessionsOptions>(async function loginSessions (fastify, {
   /** Ends one session of user `userId`: revoked first, so a failure leaves it listed rather than listed-but-dead. */
   async function end (request: FastifyRequest, userId: number, id: string, reason: string): Promise<void> {
     await revocation.revokeSession(String(userId), id, tokens.sessionExpiresAt())
-    await sessions.remove(id)
+    await sessions.remove(userId, id)
     audit(request, 'session_revoked', { userId, sessionId: id, actorId: request.user?.sub ?? userId, reason })
   }
 

@@ -89,8 +89,8 @@ function sessionsRepository (db: FastifyInstance['db'], revocation: RevocationSt
       await db.updateTable('sessions').set({ last_used_at: lastUsedAt }).where('id', '=', id).where('user_id', '=', userId).execute()
     },
 
-    async remove (id: string): Promise<void> {
-      await db.deleteFrom('sessions').where('id', '=', id).execute()
+    async remove (userId: number, id: string): Promise<void> {
+      await db.deleteFrom('sessions').where('id', '=', id).where('user_id', '=', userId).execute()
     },
 
     /** The rows of every session a user-wide cut-off at `cutoffMs` ended. */

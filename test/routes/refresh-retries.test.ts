@@ -76,6 +76,21 @@ forEachDatabase(t, async (t, database) => {
       t.equal((await refresh(b, user.refresh)).json().error, 'token_revoked', '2.2 s after the first spend: reuse, whatever the retries')
     })
 
+    await t.test('spent, but its answer never stored (the minting instance failed): 503 refresh_pending within the interval, reuse after', async (t) => {
+      const [a] = await twoInstances(t, database, store, { JWT_REFRESH_REUSE_INTERVAL: '1' })
+      const user = await signUp(a)
+      const claims = decode(user.refresh)
+      // What an instance that stopped between the spend and storing the answer leaves behind.
+      t.ok(await a.revocation.spendRefreshToken(claims.sub, claims.jti, claims.exp))
+      const started = Date.now()
+      const pending = await refresh(a, user.refresh)
+      t.equal(pending.statusCode, 503)
+      t.same(pending.json(), { statusCode: 503, error: 'refresh_pending', message: 'The first answer to this refresh token is not ready; try again shortly.' })
+      t.ok(Date.now() - started >= 800, 'after waiting for it until the interval ends')
+      t.equal((await refresh(a, user.refresh)).json().error, 'token_revoked', 'after the interval: reuse')
+      t.equal(await get(a, user.access), 401, 'and the session ends')
+    })
+
     await t.test('JWT_REFRESH_REUSE_INTERVAL=0: of concurrent refreshes with one token, exactly one 200', async (t) => {
       const [a, b] = await twoInstances(t, database, store, { JWT_REFRESH_REUSE_INTERVAL: '0' })
       const user = await signUp(a)
