@@ -65,11 +65,7 @@ export default fp<LoginSessionsOptions>(async function loginSessions (fastify, {
 
     end
   })
-}, {
-  name: 'gatehouse-login-sessions',
-  fastify: '5.x',
-  dependencies: ['gatehouse-tokens', 'gatehouse-revocation', 'gatehouse-sessions-repository', 'gatehouse-metrics']
-})
+}, { name: 'gatehouse-login-sessions', fastify: '5.x', dependencies: ['gatehouse-tokens', 'gatehouse-revocation', 'gatehouse-sessions-repository'] })
 
 declare module 'fastify' {
   interface FastifyInstance {
