@@ -32,7 +32,8 @@ async function twoInstances (t: tap.Test) {
   if (redis === undefined || !await requirePostgres(t)) return undefined
   const databaseUrl = await testDatabaseUrl(t, 'postgres')
   const prefix = `gatehouse-loss-test:${randomUUID()}:`
-  const options = { store: 'redis' as const, databaseUrl, redisKeyPrefix: prefix, env: { REDIS_URL: redis.url } }
+  // Reuse interval 0: a spent refresh token presented again is reuse at once, whose detection must survive the loss.
+  const options = { store: 'redis' as const, databaseUrl, redisKeyPrefix: prefix, env: { REDIS_URL: redis.url, JWT_REFRESH_REUSE_INTERVAL: '0' } }
   const a = await buildTestApp(t, options)
   const b = await buildTestApp(t, options)
 
