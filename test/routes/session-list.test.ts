@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { bearer, buildTestApp, decode, flaskClaims, forEachDatabase, forEachStore, forge, signUp, testDatabaseUrl, uniqueName } from '../helpers'
+import { bearer, buildTestApp, decode, flaskClaims, forEachDatabase, forEachStore, forge, signUp, signUpAdmin, testDatabaseUrl, uniqueName } from '../helpers'
 
 type App = Awaited<ReturnType<typeof buildTestApp>>
 const get = async (app: App, token: string): Promise<number> =>
@@ -96,9 +96,8 @@ forEachDatabase(t, async (t, database) => {
     })
 
     await t.test('admins list and end any user\'s sessions; others get 403 admin_required', async (t) => {
-      const adminName = uniqueName('admin')
-      const app = await buildTestApp(t, { database, store, env: { ADMIN_USERNAMES: adminName } })
-      const admin = await signUp(app, adminName)
+      const app = await buildTestApp(t, { database, store })
+      const admin = await signUpAdmin(app)
       const user = await signUp(app)
       const stranger = await signUp(app)
       const userSid = decode(user.access).sid
@@ -208,9 +207,8 @@ forEachDatabase(t, async (t, database) => {
     })
 
     await t.test('an ended session is gone from the list: logout, logout everywhere, password change, refresh reuse, expiry, deletion', async (t) => {
-      const adminName = uniqueName('admin')
-      const app = await buildTestApp(t, { database, store, env: { JWT_REFRESH_REUSE_INTERVAL: '0', JWT_REFRESH_TOKEN_EXPIRES: '3', ADMIN_USERNAMES: adminName } })
-      const admin = await signUp(app, adminName)
+      const app = await buildTestApp(t, { database, store, env: { JWT_REFRESH_REUSE_INTERVAL: '0', JWT_REFRESH_TOKEN_EXPIRES: '3' } })
+      const admin = await signUpAdmin(app)
       const user = await register(app)
       const ids = async (): Promise<string[]> =>
         (await listOf(app, admin.access, `/user/${user.id}/sessions`)).json().sessions.map((session: { id: string }) => session.id)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { bearer, buildTestApp, forEachDatabase, forEachStore, logIn, signUp, signUpAdmin, testDatabaseUrl, uniqueName } from '../helpers'
+import { bearer, buildTestApp, forEachDatabase, forEachStore, logIn, signUp, signUpAdmin, uniqueName } from '../helpers'
 
 type App = Awaited<ReturnType<typeof buildTestApp>>
 const get = async (app: App, token: string): Promise<number> =>
