@@ -1,6 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
-import { isAdminAccount, audit, needsRehash, canonicalUsername } from '../src/accounts'
+import { isAdminAccount, audit, clientGone, needsRehash, canonicalUsername } from '../src/accounts'
 import { accountMissing, InvalidCredentials, TokenRevoked, TooManyRequests, CookieSession, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
 
 export interface SessionsRoutesOptions {
@@ -33,23 +33,34 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
   }, async function login (request, reply) {
     const username = canonicalUsername(request.body.username)
     const { password } = request.body
-    const wait = await fastify.loginThrottle.retryAfter(username, request.ip)
-    if (wait > 0) {
+    const { attempt, retryAfter } = await fastify.loginThrottle.reserve(username, request.ip)
+    if (attempt === undefined) {
       audit(request, 'login_throttled')
-      void reply.header('retry-after', String(wait))
+      void reply.header('retry-after', String(retryAfter))
       throw new TooManyRequests()
     }
-    const user = await fastify.users.findByLoginName(request.body.username)
-    if (!await passwords.verify(user?.password_hash, password) || user === undefined) {
-      await fastify.loginThrottle.recordFailure(username, request.ip)
+    let user: StoredUser | undefined
+    let verified: boolean
+    try {
+      user = await fastify.users.findByLoginName(request.body.username)
+      verified = await passwords.verify(user?.password_hash, password, clientGone(request))
+    } catch (error) {
+      await attempt.settle('abandoned').catch(() => {})
+      throw error
+    }
+    // Tokens are dated from before the credential is read again: a password change or deletion
+    // committed after that read wrote its revocation cut-off later, which covers them.
+    const issuedMs = Date.now()
+    if (!verified || user === undefined || await fastify.users.credentialVersion(user.id) !== user.credential_version) {
+      await attempt.settle('failed')
       audit(request, 'login_failed', { userId: user?.id })
       throw new InvalidCredentials()
     }
-    await fastify.loginThrottle.recordSuccess(username)
-    if (needsRehash(user.password_hash)) await fastify.users.setPasswordHash(user.id, await passwords.hash(password))
+    await attempt.settle('succeeded')
+    if (needsRehash(user.password_hash)) await fastify.users.rehashPassword(user.id, await passwords.hash(password), user.credential_version)
     audit(request, 'login_succeeded', { userId: user.id })
     void reply.headers(NO_STORE)
-    const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user) })
+    const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user) }, 0, issuedMs)
     fastify.tokenCookies?.set(reply, pair)
     return tokensInBody ? pair : cookieSession('Logged in.')
   })

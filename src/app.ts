@@ -139,7 +139,9 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
     accessTokenExpires: config.accessTokenExpires,
     refreshTokenExpires: config.refreshTokenExpires
   })
-  await app.register(loginThrottle, config.loginThrottle)
+  await app.register(loginThrottle, {
+    login: config.loginThrottle, registration: config.registrationThrottle, redisKeyPrefix: config.redis?.keyPrefix ?? ''
+  })
   await app.register(auth, { headers: config.tokenLocation.headers })
 
   await app.register(health)

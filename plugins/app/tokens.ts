@@ -78,11 +78,13 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
     accessTokenExpires: options.accessTokenExpires,
     /**
      * The tokens of a password login: a fresh access token and a refresh token of one new session,
-     * issued after `afterMs` (a user-wide revocation cut-off just set) when given.
+     * issued after `afterMs` (a user-wide revocation cut-off just set) when given. `issuedMs`
+     * backdates them to when the login last read its credential, so a cut-off written after that
+     * read covers them.
      */
-    issuePair (subject: TokenSubject, afterMs = 0): TokenPair {
+    issuePair (subject: TokenSubject, afterMs = 0, issuedMs = Date.now()): TokenPair {
       const sid = randomUUID()
-      const iat = Math.max(Date.now(), afterMs + 1)
+      const iat = Math.max(issuedMs, afterMs + 1)
       return {
         access_token: sign(subject, 'access', true, sid, options.accessTokenExpires, iat),
         refresh_token: sign(subject, 'refresh', false, sid, options.refreshTokenExpires, iat),
