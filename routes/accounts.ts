@@ -125,7 +125,7 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
     await fastify.revocation.revokeUser(claims.sub, cutoff, fastify.tokens.sessionExpiresAt())
     audit(request, 'password_changed', { userId: id })
     void reply.headers(NO_STORE)
-    const pair = fastify.tokens.issuePair({ id, isAdmin: isAdmin(user) }, cutoff)
+    const pair = fastify.tokens.issuePair({ id, isAdmin: isAdmin(user), credentialVersion: user.credential_version + 1 }, cutoff)
     fastify.tokenCookies?.set(reply, pair)
     return tokensInBody ? { message: 'Password changed.', ...pair } : { message: 'Password changed.', expires_in: pair.expires_in }
   })

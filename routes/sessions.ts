@@ -60,7 +60,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     if (needsRehash(user.password_hash)) await fastify.users.rehashPassword(user.id, await passwords.hash(password), user.credential_version)
     audit(request, 'login_succeeded', { userId: user.id })
     void reply.headers(NO_STORE)
-    const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user) }, 0, issuedMs)
+    const pair = fastify.tokens.issuePair({ id: user.id, isAdmin: isAdmin(user), credentialVersion: user.credential_version }, 0, issuedMs)
     fastify.tokenCookies?.set(reply, pair)
     return tokensInBody ? pair : cookieSession('Logged in.')
   })
@@ -105,13 +105,18 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     }
   }, async function refresh (request, reply) {
     const claims = request.user!
-    // Admin rights are read again from the account, so a change of them reaches refreshed tokens.
+    // Admin rights are read again from the account, so a change of them
+    // reaches refreshed tokens. A password change since the token was issued (a newer credential
+    // version) refuses it, and what is issued is dated from before this read, so a change
+    // committed after it has its cut-off cover them.
+    const issuedMs = Date.now()
     const user = await fastify.users.findById(Number(claims.sub))
     if (user === undefined) throw accountMissing()
-    const subject = { id: user.id, isAdmin: isAdmin(user) }
+    if (claims.cv !== undefined && claims.cv !== user.credential_version) throw new TokenRevoked()
+    const subject = { id: user.id, isAdmin: isAdmin(user), credentialVersion: user.credential_version }
     void reply.headers(NO_STORE)
     if (!refreshRotation) {
-      const access = { access_token: fastify.tokens.issueAccess(subject, claims) }
+      const access = { access_token: fastify.tokens.issueAccess(subject, claims, issuedMs) }
       fastify.tokenCookies?.set(reply, access)
       return tokensInBody ? access : cookieSession('Token refreshed.')
     }
@@ -121,7 +126,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
       audit(request, 'refresh_reuse_detected', { userId: claims.sub })
       throw new TokenRevoked()
     }
-    const rotated = fastify.tokens.rotate(subject, claims)
+    const rotated = fastify.tokens.rotate(subject, claims, issuedMs)
     fastify.tokenCookies?.set(reply, rotated)
     return tokensInBody ? rotated : cookieSession('Token refreshed.')
   })
