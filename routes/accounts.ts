@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
-import { isAdminAccount, audit, NEW_USERNAME_RULE, newAccountUsername } from '../src/accounts'
-import { CookieSession, UserExists, Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
+import { isAdminAccount, audit, clientGone, NEW_USERNAME_RULE, newAccountUsername } from '../src/accounts'
+import { CookieSession, UserExists, Forbidden, InvalidCredentials, NotFound, TokenRevoked, TooManyRegistrations, TooManyRequests, ValidationFailed, Credentials, Message, NO_STORE, Password, TokenPair, TokenRouteErrors as Errors, User, UserId, UserIdParam } from '../src/http'
 import { accountIdOf } from '../src/sessions'
 import type { TokenClaims } from '../src/tokens'
 
@@ -33,7 +33,20 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
     if (username === undefined) throw new ValidationFailed(`body/username ${NEW_USERNAME_RULE}`)
     // An account made before the PRECIS rule may hold this name in its older spelling (`straße`).
     if (await fastify.users.findByLoginName(request.body.username) !== undefined) throw new UserExists(username)
-    const id = await fastify.users.create(username, await passwords.hash(request.body.password))
+    const { attempt, retryAfter } = await fastify.registrationThrottle.reserve(request.ip)
+    if (attempt === undefined) {
+      void reply.header('retry-after', String(retryAfter))
+      throw new TooManyRegistrations()
+    }
+    let passwordHash: string
+    try {
+      passwordHash = await passwords.hash(request.body.password, clientGone(request))
+    } catch (error) {
+      await attempt.settle('abandoned').catch(() => {})
+      throw error
+    }
+    await attempt.settle('succeeded')
+    const id = await fastify.users.create(username, passwordHash)
     audit(request, 'user_registered', { userId: id, username })
     return await reply.code(201).send({ message: 'User created successfully.', id })
   })
@@ -79,7 +92,9 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
     const id = Number(request.params.id)
     await ownerOrAdmin(request.user!, id)
     if (await fastify.users.findById(id) === undefined) throw new NotFound('User not found.')
-    // Revoke first: if the store is down the request fails before anything is deleted.
+    // First the credential, so logins that verified it issue nothing, then the tokens (dated
+    // before the cut-off written here), then the account. If the store is down nothing is deleted.
+    await fastify.users.endCredential(id)
     await fastify.revocation.revokeUser(String(id), Date.now(), fastify.tokens.sessionExpiresAt())
     await fastify.users.delete(id)
     if (request.user!.sub === String(id)) fastify.tokenCookies?.clear(reply)
@@ -102,23 +117,31 @@ const accounts: FastifyPluginAsyncTypebox<AccountsRoutesOptions> = async functio
     if (claims.sub !== String(id)) throw new Forbidden()
     const user = await fastify.users.findById(id)
     if (user === undefined) throw new TokenRevoked()
-    // A stolen fresh token must not become a way to guess the password: failures count as at login.
-    const wait = await fastify.loginThrottle.retryAfter(user.username, request.ip)
-    if (wait > 0) {
-      void reply.header('retry-after', String(wait))
+    // A stolen fresh token must not become a way to guess the password: attempts count as at login.
+    const { attempt, retryAfter } = await fastify.loginThrottle.reserve(user.username, request.ip)
+    if (attempt === undefined) {
+      void reply.header('retry-after', String(retryAfter))
       throw new TooManyRequests()
     }
-    if (!await passwords.verify(user.password_hash, request.body.old_password)) {
-      await fastify.loginThrottle.recordFailure(user.username, request.ip)
+    let verified: boolean
+    try {
+      verified = await passwords.verify(user.password_hash, request.body.old_password, clientGone(request))
+    } catch (error) {
+      await attempt.settle('abandoned').catch(() => {})
+      throw error
+    }
+    await attempt.settle(verified ? 'succeeded' : 'failed')
+    if (!verified) throw new InvalidCredentials()
+    // Only over the credential whose old password was checked: of two concurrent changes one wins.
+    if (!await fastify.users.changePassword(id, await passwords.hash(request.body.new_password, clientGone(request)), user.credential_version)) {
       throw new InvalidCredentials()
     }
-    await fastify.users.setPasswordHash(id, await passwords.hash(request.body.new_password))
     // Every token issued until now stops, this caller's too; the new pair is issued after the cut-off.
     const cutoff = Date.now()
     await fastify.revocation.revokeUser(claims.sub, cutoff, fastify.tokens.sessionExpiresAt())
     await fastify.sessions.removeUntil(id, cutoff)
     audit(request, 'password_changed', { userId: id })
-    const pair = await fastify.loginSessions.open(request, { id, isAdmin: isAdmin(user) }, cutoff)
+    const pair = await fastify.loginSessions.open(request, { id, isAdmin: isAdmin(user), credentialVersion: user.credential_version + 1 }, cutoff)
     if (pair === undefined) throw new TokenRevoked()
     void reply.headers(NO_STORE)
     fastify.tokenCookies?.set(reply, pair)

@@ -1,6 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { StoredUser } from '../plugins/app/users-repository'
-import { isAdminAccount, audit, needsRehash, canonicalUsername } from '../src/accounts'
+import { isAdminAccount, audit, clientGone, needsRehash, canonicalUsername } from '../src/accounts'
 import { accountIdOf } from '../src/sessions'
 import { accountMissing, InvalidCredentials, RefreshPending, TokenRevoked, TooManyRequests, CookieSession, DatabaseText, Message, NO_STORE, TokenPair, TokenRouteErrors as Errors } from '../src/http'
 
@@ -40,22 +40,33 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
   }, async function login (request, reply) {
     const username = canonicalUsername(request.body.username)
     const { password } = request.body
-    const wait = await fastify.loginThrottle.retryAfter(username, request.ip)
-    if (wait > 0) {
+    const { attempt, retryAfter } = await fastify.loginThrottle.reserve(username, request.ip)
+    if (attempt === undefined) {
       audit(request, 'login_throttled')
-      void reply.header('retry-after', String(wait))
+      void reply.header('retry-after', String(retryAfter))
       throw new TooManyRequests()
     }
-    const user = await fastify.users.findByLoginName(request.body.username)
-    if (!await passwords.verify(user?.password_hash, password) || user === undefined) {
-      await fastify.loginThrottle.recordFailure(username, request.ip)
+    let user: StoredUser | undefined
+    let verified: boolean
+    try {
+      user = await fastify.users.findByLoginName(request.body.username)
+      verified = await passwords.verify(user?.password_hash, password, clientGone(request))
+    } catch (error) {
+      await attempt.settle('abandoned').catch(() => {})
+      throw error
+    }
+    // Tokens are dated from before the credential is read again: a password change or deletion
+    // committed after that read wrote its revocation cut-off later, which covers them.
+    const issuedMs = Date.now()
+    if (!verified || user === undefined || await fastify.users.credentialVersion(user.id) !== user.credential_version) {
+      await attempt.settle('failed')
       audit(request, 'login_failed', { userId: user?.id })
       throw new InvalidCredentials()
     }
-    await fastify.loginThrottle.recordSuccess(username)
-    if (needsRehash(user.password_hash)) await fastify.users.setPasswordHash(user.id, await passwords.hash(password))
+    await attempt.settle('succeeded')
+    if (needsRehash(user.password_hash)) await fastify.users.rehashPassword(user.id, await passwords.hash(password), user.credential_version)
     audit(request, 'login_succeeded', { userId: user.id })
-    const pair = await fastify.loginSessions.open(request, { id: user.id, isAdmin: isAdmin(user) })
+    const pair = await fastify.loginSessions.open(request, { id: user.id, isAdmin: isAdmin(user), credentialVersion: user.credential_version }, 0, issuedMs)
     // Deleted between the password check and the session's row.
     if (pair === undefined) throw new InvalidCredentials()
     void reply.headers(NO_STORE)
@@ -76,25 +87,32 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     const id = accountIdOf(claims)
     const user = id === undefined ? undefined : await fastify.users.findById(id)
     if (user === undefined) throw new TokenRevoked()
-    const wait = await fastify.loginThrottle.retryAfter(user.username, request.ip)
-    if (wait > 0) {
+    // Counted before the hash, as at /login: a stolen access token is no way around the throttle.
+    const { attempt, retryAfter } = await fastify.loginThrottle.reserve(user.username, request.ip)
+    if (attempt === undefined) {
       audit(request, 'login_throttled', { userId: user.id })
-      void reply.header('retry-after', String(wait))
+      void reply.header('retry-after', String(retryAfter))
       throw new TooManyRequests()
     }
-    if (!await passwords.verify(user.password_hash, request.body.password)) {
-      await fastify.loginThrottle.recordFailure(user.username, request.ip)
+    let verified: boolean
+    try {
+      verified = await passwords.verify(user.password_hash, request.body.password, clientGone(request))
+    } catch (error) {
+      await attempt.settle('abandoned').catch(() => {})
+      throw error
+    }
+    await attempt.settle(verified ? 'succeeded' : 'failed')
+    if (!verified) {
       audit(request, 'fresh_login_failed', { userId: user.id })
       throw new InvalidCredentials()
     }
-    await fastify.loginThrottle.recordSuccess(user.username)
     const sid = claims.sid ?? claims.jti
-    const access = fastify.tokens.issueFresh({ id: user.id, isAdmin: isAdmin(user) }, sid)
+    const access = fastify.tokens.issueFresh({ id: user.id, isAdmin: isAdmin(user), credentialVersion: user.credential_version }, sid)
     // Checked again after the token is signed: a password change or an end of the session that
     // landed while the password was being checked either shows here, or revokes this token too
     // (its cut-off comes after it).
     const now = await fastify.users.findById(user.id)
-    if (now === undefined || now.password_hash !== user.password_hash) throw new InvalidCredentials()
+    if (now === undefined || now.credential_version !== user.credential_version) throw new InvalidCredentials()
     if (await fastify.revocation.isRevoked(claims)) throw new TokenRevoked()
     await fastify.sessions.touch(user.id, sid, Date.now())
     audit(request, 'fresh_login_succeeded', { userId: user.id, sessionId: sid })
@@ -148,18 +166,23 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     }
   }, async function refresh (request, reply) {
     const claims = request.user!
-    // Admin rights are read again from the account, so a change of them reaches refreshed tokens.
+    // Admin rights are read again from the account, so a change of them
+    // reaches refreshed tokens. A password change since the token was issued (a newer credential
+    // version) refuses it, and what is issued is dated from before this read, so a change
+    // committed after it has its cut-off cover them.
+    const issuedMs = Date.now()
     const user = await fastify.users.findById(Number(claims.sub))
     if (user === undefined) throw accountMissing()
-    const subject = { id: user.id, isAdmin: isAdmin(user) }
+    if (claims.cv !== undefined && claims.cv !== user.credential_version) throw new TokenRevoked()
+    const subject = { id: user.id, isAdmin: isAdmin(user), credentialVersion: user.credential_version }
     void reply.headers(NO_STORE)
     if (!refreshRotation) {
-      const access = { access_token: fastify.tokens.issueAccess(subject, claims) }
+      const access = { access_token: fastify.tokens.issueAccess(subject, claims, issuedMs) }
       await fastify.loginSessions.refreshed(request, claims)
       fastify.tokenCookies?.set(reply, access)
       return tokensInBody ? access : cookieSession('Token refreshed.')
     }
-    const spent = await fastify.refreshRetries.spend(claims, request.presentedToken!, () => fastify.tokens.rotate(subject, claims))
+    const spent = await fastify.refreshRetries.spend(claims, request.presentedToken!, () => fastify.tokens.rotate(subject, claims, issuedMs))
     if (spent.outcome === 'reused') {
       // A spent refresh token presented after the reuse interval was copied: whoever holds the session now, it ends.
       const sid = claims.sid ?? claims.jti

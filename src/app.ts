@@ -146,7 +146,9 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
   })
   await app.register(loginSessions, { maxPerUser: config.sessionsMaxPerUser })
   await app.register(refreshRetries, { intervalSeconds: config.refreshReuseIntervalSeconds, redisKeyPrefix: config.redis?.keyPrefix ?? '' })
-  await app.register(loginThrottle, config.loginThrottle)
+  await app.register(loginThrottle, {
+    login: config.loginThrottle, registration: config.registrationThrottle, redisKeyPrefix: config.redis?.keyPrefix ?? ''
+  })
   await app.register(auth, { headers: config.tokenLocation.headers })
 
   await app.register(health)

@@ -116,9 +116,15 @@ export const EnvSchema = Type.Object({
   JWT_IDENTITY_CLAIM: Type.String({ pattern: CLAIM_NAME, maxLength: 64, default: 'sub' }),
   // The object Flask-JWT-Extended 3.x kept custom claims in (`user_claims`); unset, only top-level ones are read.
   JWT_USER_CLAIMS: Type.Optional(Type.String({ pattern: CLAIM_NAME, maxLength: 64 })),
+  // Failed logins per window: for one username from one client address (an IPv6 /64 counts as one),
+  // for one username over all addresses, and for one address over all usernames.
   LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 100000, default: 5 }),
+  LOGIN_MAX_FAILURES_PER_USERNAME: Type.Integer({ minimum: 1, maximum: 1000000, default: 50 }),
   LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ minimum: 1, maximum: 1000000, default: 100 }),
   LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
+  // Accounts one client address may create per window: each registration costs a password hash.
+  REGISTER_MAX_PER_ADDRESS: Type.Integer({ minimum: 1, maximum: 1000000, default: 20 }),
+  REGISTER_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 604800, default: 3600 }),
   ITEMS_PAGE_CACHE_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 1000 }),
   PASSWORD_HASH_CONCURRENCY: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
   PASSWORD_HASH_QUEUE: Type.Integer({ minimum: 0, maximum: 100000, default: 1000 }),
@@ -319,10 +325,12 @@ function toConfig (env: Env) {
       leewayMs: env.JWT_DECODE_LEEWAY * 1000
     },
     loginThrottle: {
-      maxPerUsername: env.LOGIN_MAX_FAILURES,
+      maxPerPair: env.LOGIN_MAX_FAILURES,
+      maxPerUsername: env.LOGIN_MAX_FAILURES_PER_USERNAME,
       maxPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
       windowSeconds: env.LOGIN_FAILURE_WINDOW_SECONDS
     },
+    registrationThrottle: { maxPerAddress: env.REGISTER_MAX_PER_ADDRESS, windowSeconds: env.REGISTER_WINDOW_SECONDS },
     docsEnabled: env.DOCS_ENABLED,
     cors: { origins: env.CORS_ORIGINS === '' ? [] : env.CORS_ORIGINS.split(',') },
     metrics: { enabled: env.METRICS_ENABLED, port: env.METRICS_PORT },

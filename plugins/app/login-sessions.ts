@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { audit } from '../../src/accounts'
@@ -34,8 +33,8 @@ export default fp<LoginSessionsOptions>(async function loginSessions (fastify, {
      * and its row; beyond the cap, the sessions used longest ago end. Undefined when the user was
      * deleted meanwhile.
      */
-    async open (request: FastifyRequest, subject: TokenSubject, afterMs = 0): Promise<TokenPair | undefined> {
-      const pair = tokens.issuePair(subject, afterMs, randomUUID())
+    async open (request: FastifyRequest, subject: TokenSubject, afterMs = 0, issuedAt?: number): Promise<TokenPair | undefined> {
+      const pair = tokens.issuePair(subject, afterMs, { issuedMs: issuedAt })
       const claims = tokens.verify(pair.refresh_token)
       const issuedMs = claims.iat_ms ?? Date.now()
       const opened = await sessions.open({
@@ -70,7 +69,7 @@ export default fp<LoginSessionsOptions>(async function loginSessions (fastify, {
 declare module 'fastify' {
   interface FastifyInstance {
     loginSessions: {
-      open: (request: FastifyRequest, subject: TokenSubject, afterMs?: number) => Promise<TokenPair | undefined>
+      open: (request: FastifyRequest, subject: TokenSubject, afterMs?: number, issuedAt?: number) => Promise<TokenPair | undefined>
       refreshed: (request: FastifyRequest, presented: TokenClaims, refreshToken?: string) => Promise<void>
       end: (request: FastifyRequest, userId: number, id: string, reason: string) => Promise<void>
     }

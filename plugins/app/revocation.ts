@@ -1,14 +1,12 @@
 import fp from 'fastify-plugin'
 import { Cluster } from 'ioredis'
 import {
-  liveRevocations, redisLossWatch, redisRevocationBackend, REPAIR_PAGE_SIZE, revocationStore, type RevocationBackend, type RevocationStore, sqlRevocationBackend
+  liveRevocations, redisLossWatch, redisRevocationBackend, REPAIR_PAGE_SIZE, revocationStore, type RevocationStore, sqlRevocationBackend
 } from '../../src/revocation'
 
 declare module 'fastify' {
   interface FastifyInstance {
     revocation: RevocationStore
-    /** Where revocations live, for other short-lived shared state (login failure counts). */
-    expiringStore: RevocationBackend
   }
 }
 
@@ -28,7 +26,6 @@ export default fp<RevocationOptions>(async function revocation (fastify, { redis
   if (!fastify.hasDecorator('redis')) {
     const store = revocationStore(record, fastify.log)
     fastify.decorate('revocation', store)
-    fastify.decorate('expiringStore', record)
     fastify.addHook('onClose', async () => { await store.close() })
     return
   }
@@ -41,7 +38,6 @@ export default fp<RevocationOptions>(async function revocation (fastify, { redis
     : undefined
   const store = revocationStore(backend, fastify.log, { record, trust: watch })
   fastify.decorate('revocation', store)
-  fastify.decorate('expiringStore', backend)
   fastify.addHook('onClose', async () => {
     await watch?.close()
     await store.close()

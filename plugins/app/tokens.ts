@@ -30,6 +30,8 @@ export interface TokenOptions {
 export interface TokenSubject {
   id: number
   isAdmin: boolean
+  /** The account's credential version, stamped as `cv`. */
+  credentialVersion?: number
 }
 
 export interface TokenPair {
@@ -66,6 +68,7 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
     const claims: TokenClaims = {
       sub: String(subject.id), type, fresh, jti: randomUUID(), sid, iat, iat_ms: issuedMs, nbf: iat, exp: iat + lifetime, is_admin: subject.isAdmin
     }
+    if (subject.credentialVersion !== undefined) claims.cv = subject.credentialVersion
     if (options.csrfClaims) claims.csrf = randomUUID()
     if (issuer !== undefined) claims.iss = issuer
     if (audience !== undefined) claims.aud = audience
@@ -78,10 +81,12 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
     accessTokenExpires: options.accessTokenExpires,
     /**
      * The tokens of a password login: a fresh access token and a refresh token of one new session,
-     * issued after `afterMs` (a user-wide revocation cut-off just set) when given.
+     * issued after `afterMs` (a user-wide revocation cut-off just set) when given. `issuedMs`
+     * backdates them to when the login last read its credential, so a cut-off written after that
+     * read covers them.
      */
-    issuePair (subject: TokenSubject, afterMs = 0, sid = randomUUID()): TokenPair {
-      const iat = Math.max(Date.now(), afterMs + 1)
+    issuePair (subject: TokenSubject, afterMs = 0, { sid = randomUUID(), issuedMs = Date.now() }: { sid?: string, issuedMs?: number } = {}): TokenPair {
+      const iat = Math.max(issuedMs, afterMs + 1)
       return {
         access_token: sign(subject, 'access', true, sid, options.accessTokenExpires, iat),
         refresh_token: sign(subject, 'refresh', false, sid, options.refreshTokenExpires, iat),
@@ -95,15 +100,22 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
       return sign(subject, 'access', true, sid, options.accessTokenExpires, Date.now())
     },
 
-    /** A non-fresh access token in the session of the refresh token that asked for it. */
-    issueAccess (subject: TokenSubject, refreshClaims: TokenClaims): string {
-      return sign(subject, 'access', false, refreshClaims.sid ?? refreshClaims.jti, options.accessTokenExpires, Date.now())
+    /**
+     * A non-fresh access token in the session of the refresh token that asked for it, dated
+     * `issuedMs` (when the refresh read the account) as rotate's are.
+     */
+    issueAccess (subject: TokenSubject, refreshClaims: TokenClaims, issuedMs = Date.now()): string {
+      return sign(subject, 'access', false, refreshClaims.sid ?? refreshClaims.jti, options.accessTokenExpires, issuedMs)
     },
 
-    /** Rotation: a non-fresh access token and a new refresh token, both in the presented token's session. */
-    rotate (subject: TokenSubject, refreshClaims: TokenClaims): { access_token: string, refresh_token: string } {
+    /**
+     * Rotation: a non-fresh access token and a new refresh token, both in the presented token's
+     * session, dated `issuedMs`: from before the refresh read the account, so a cut-off written
+     * after that read covers them.
+     */
+    rotate (subject: TokenSubject, refreshClaims: TokenClaims, issuedMs = Date.now()): { access_token: string, refresh_token: string } {
       const sid = refreshClaims.sid ?? refreshClaims.jti
-      const iat = Date.now()
+      const iat = issuedMs
       return {
         access_token: sign(subject, 'access', false, sid, options.accessTokenExpires, iat),
         refresh_token: sign(subject, 'refresh', false, sid, options.refreshTokenExpires, iat)

@@ -1,5 +1,7 @@
 export * from './admin-rights'
+export * from './attempt-store'
 export * from './audit'
+export * from './client-address'
 export * from './login-throttle'
 export * from './passwords'
 export * from './username'

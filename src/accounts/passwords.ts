@@ -1,5 +1,7 @@
 import { availableParallelism } from 'node:os'
+import type { FastifyRequest } from 'fastify'
 import { hash, verify } from '@node-rs/argon2'
+import { ClientGone } from '../http'
 import { concurrencyLimit } from './concurrency-limit'
 import { isLegacyHash, verifyLegacyHash } from './legacy-hashes'
 
@@ -30,14 +32,26 @@ export interface HashingOptions {
   maxQueue: number
 }
 
+/** True once the request's client has gone: its hash, still waiting in line, is skipped. */
+export type Abandoned = () => boolean
+
+/**
+ * Whether the client of `request` has hung up: its socket is closed, nobody is left to read the
+ * answer. (Not `request.raw.destroyed`, which turns true once the body is read.)
+ */
+export function clientGone (request: FastifyRequest): Abandoned {
+  return () => request.raw.socket?.destroyed === true
+}
+
 export interface PasswordHasher {
-  hash: (password: string) => Promise<string>
+  /** Throws ClientGone, without hashing, when `abandoned()` holds as the hash's turn comes. */
+  hash: (password: string, abandoned?: Abandoned) => Promise<string>
   /**
    * Checks a password against a stored hash (argon2's own comparison is constant-time), or against
    * an imported Werkzeug or bcrypt hash (needsRehash is then true). With no stored hash (unknown
    * user) it checks against a dummy hash of the same cost, so both take as long.
    */
-  verify: (storedHash: string | undefined, password: string) => Promise<boolean>
+  verify: (storedHash: string | undefined, password: string, abandoned?: Abandoned) => Promise<boolean>
 }
 
 /**
@@ -48,10 +62,19 @@ export interface PasswordHasher {
 export async function passwordHasher ({ concurrency, maxQueue }: HashingOptions): Promise<PasswordHasher> {
   const limited = concurrencyLimit(concurrency > 0 ? concurrency : Math.max(1, availableParallelism() - 1), maxQueue)
   const dummy = await hashPassword('not-a-password: timing filler for unknown users')
+  // Checked when the hash's turn comes, not when it joined the line: a burst of requests that hang
+  // up at once would otherwise keep the hash threads busy for nobody, ahead of real clients.
+  const stillWanted = (abandoned: Abandoned | undefined): void => {
+    if (abandoned?.() === true) throw new ClientGone()
+  }
   return {
-    hash: async (password) => await limited(async () => await hashPassword(password)),
-    async verify (storedHash, password) {
+    hash: async (password, abandoned) => await limited(async () => {
+      stillWanted(abandoned)
+      return await hashPassword(password)
+    }),
+    async verify (storedHash, password, abandoned) {
       return await limited(async () => {
+        stillWanted(abandoned)
         try {
           if (storedHash !== undefined && isLegacyHash(storedHash)) return await verifyLegacyHash(storedHash, password)
           return await verify(storedHash ?? dummy, password) && storedHash !== undefined

@@ -120,7 +120,9 @@ const commands: Record<string, Record<string, Command>> = {
     delete: {
       async run ({ stores, config, audit }, { positionals: [name] }) {
         const user = await findUser(stores, name)
-        // Revoke first, as DELETE /user/:id does: if the store is down nothing is deleted.
+        // As DELETE /user/:id does: the credential ends first, so logins in flight on a running
+        // service issue nothing, then every token is revoked; if the store is down nothing is deleted.
+        await stores.users.endCredential(user.id)
         await revokeEverySession(stores, config, user.id)
         await stores.users.delete(user.id)
         audit('user_deleted', user)

@@ -65,6 +65,26 @@ function migrations (dialect: Dialect): Record<string, Migration> {
           .addColumn('expires_at', 'bigint', (col) => col.notNull())
           .execute()
       }
+    },
+    // What a login verified: it issues tokens only while the account's credential is still this one.
+    '0004_users_credential_version': {
+      async up (db: Kysely<any>) {
+        await db.schema.alterTable('users')
+          .addColumn('credential_version', 'bigint', (col) => col.notNull().defaultTo(0))
+          .execute()
+      }
+    },
+    // Attempts counted before their password is hashed, when there is no Redis.
+    '0005_login_attempts': {
+      async up (db: Kysely<any>) {
+        await db.schema.createTable('login_attempts')
+          .addColumn('key', 'text', (col) => col.primaryKey())
+          .addColumn('attempts', 'bigint', (col) => col.notNull())
+          .addColumn('in_flight', 'bigint', (col) => col.notNull())
+          .addColumn('expires_at', 'bigint', (col) => col.notNull())
+          .execute()
+        await db.schema.createIndex('login_attempts_expires_at').on('login_attempts').column('expires_at').execute()
+      }
     }
   }
 }

@@ -34,6 +34,9 @@ export const TooManyRequests = define('too_many_requests', 'Too many failed logi
 export const MalformedRequest = define('bad_request', 'The request is malformed.', 400)
 export const RequestTimeout = define('request_timeout', 'The request did not arrive in time.', 408)
 export const HeadersTooLarge = define('headers_too_large', 'The request headers are too large.', 431)
+export const TooManyRegistrations = define('too_many_requests', 'Too many accounts created from this address; try again later.', 429)
+/** The client hung up before its password was checked: nobody reads this answer (nginx's 499), it is for logs and metrics. */
+export const ClientGone = define('client_gone', 'The client closed the connection before its request was served.', 499)
 export const ServerBusy = define('server_busy', 'The server is busy; try again shortly.', 503)
 export const RevocationUnavailable = define('revocation_unavailable',
   'The token revocation store is unavailable; try again shortly.', 503)

@@ -37,18 +37,6 @@ export function redisRevocationBackend (redis: Redis | Cluster, keyPrefix: strin
     async add (key, value, expiresAt) {
       return await redis.set(keyPrefix + key, value, 'EX', Math.max(1, expiresAt - nowSeconds()), 'NX') === 'OK'
     },
-    async increment (key, expiresAt) {
-      const results = await redis.multi()
-        .set(keyPrefix + key, 0, 'EX', Math.max(1, expiresAt - nowSeconds()), 'NX')
-        .incr(keyPrefix + key)
-        .exec()
-      const [error, count] = results?.[1] ?? [new Error('transaction discarded'), null]
-      if (error !== null) throw error
-      return Number(count)
-    },
-    async remove (key) {
-      await redis.del(keyPrefix + key)
-    },
     ping: async () => await redis.ping(),
     async close () {}
   }

@@ -79,20 +79,6 @@ export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogg
         .executeTakeFirst()
       return stored !== undefined
     },
-    async increment (key, expiresAt) {
-      const now = nowSeconds()
-      const row = await db.insertInto('revocations').values({ key, value: 1, expires_at: expiresAt })
-        .onConflict((conflict) => conflict.column('key').doUpdateSet({
-          value: sql<number>`case when revocations.expires_at <= ${now} then 1 else revocations.value + 1 end`,
-          expires_at: sql<number>`case when revocations.expires_at <= ${now} then ${expiresAt} else revocations.expires_at end`
-        }))
-        .returning('value')
-        .executeTakeFirstOrThrow()
-      return Number(row.value)
-    },
-    async remove (key) {
-      await db.deleteFrom('revocations').where('key', '=', key).execute()
-    },
     ping: async () => await db.selectFrom('revocations').select('key').limit(1).execute(),
     async close () {
       clearInterval(timer)

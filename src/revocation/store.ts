@@ -52,9 +52,6 @@ export interface RevocationBackend {
   raise: (key: string, value: number, expiresAt: number) => Promise<void>
   /** Like write, but only where no live value is stored; true when it stored. Atomic. */
   add: (key: string, value: number, expiresAt: number) => Promise<boolean>
-  /** Adds 1 to the live value (a missing or expired one counts as 0, and then expires at `expiresAt`); atomic. */
-  increment: (key: string, expiresAt: number) => Promise<number>
-  remove: (key: string) => Promise<void>
   ping: () => Promise<unknown>
   close: () => Promise<void>
 }

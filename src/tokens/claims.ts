@@ -20,6 +20,8 @@ export interface TokenClaims {
   is_admin?: boolean
   /** The login session shared by the access and refresh tokens of one login (not in Flask's tokens). */
   sid?: string
+  /** The account's credential version the token was issued under (ours only): /refresh refuses an older one. */
+  cv?: number
   csrf?: string
   /** JWT_ENCODE_ISSUER / JWT_ENCODE_AUDIENCE when set; checked against the JWT_DECODE_* settings. */
   iss?: string
@@ -100,6 +102,7 @@ export function invalidClaim (payload: Record<string, unknown>): string | undefi
   if (payload.nbf !== undefined && !isNumericDate(payload.nbf)) return 'nbf'
   if (payload.iat_ms !== undefined && !(typeof payload.iat_ms === 'number' && isNumericDate(payload.iat_ms / 1000))) return 'iat_ms'
   if (payload.sid !== undefined && !isShortString(payload.sid)) return 'sid'
+  if (payload.cv !== undefined && !(typeof payload.cv === 'number' && Number.isSafeInteger(payload.cv) && payload.cv >= 0)) return 'cv'
   if (payload.fresh !== undefined && typeof payload.fresh !== 'boolean' && !isNumericDate(payload.fresh)) return 'fresh'
   if (payload.is_admin !== undefined && typeof payload.is_admin !== 'boolean') return 'is_admin'
   return undefined

@@ -21,8 +21,8 @@ forEachDatabase(t, async (t, database) => {
 
     const migrated = await cli(env, ['db', 'migrate'])
     t.equal(migrated.code, 0, migrated.stderr)
-    t.match(migrated.stdout, /applied now: 0001_users_items_revocations, 0002_users_is_admin, 0003_sessions/)
-    t.match((await cli(env, ['db', 'migrate'])).stdout, /up to date \(3 migrations\); nothing to apply/)
+    t.match(migrated.stdout, /applied now: 0001_users_items_revocations, 0002_users_is_admin, 0003_sessions, 0004_users_credential_version, 0005_login_attempts/)
+    t.match((await cli(env, ['db', 'migrate'])).stdout, /up to date \(5 migrations\); nothing to apply/)
 
     // Full-width letters and capitals: one canonical account, as at /register.
     const created = await cli(env, ['user', 'create', 'ＣＬＩ_Admin', '--admin'], 'correct horse battery\n')
