@@ -65,6 +65,8 @@ export function parseJwks (body: unknown, pinned: AsymmetricAlgorithm | undefine
     if (problem !== undefined) log.warn({ kid: jwk.kid, reason: problem }, 'jwks key skipped')
     else keys.set(jwk.kid as string, key)
   }
+  // Gatehouse always publishes its signing key: an empty set is a wrong URL or a broken answer.
+  if (keys.size === 0) throw new Error(`the JWKS holds no usable ${algorithm} key`)
   return { keys, algorithm }
 }
 
