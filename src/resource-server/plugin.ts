@@ -33,7 +33,7 @@ function answering (hook: AuthHook): onRequestAsyncHookHandler {
       const code = appErrorCode(error as { code?: unknown })
       if (code === undefined) throw error
       const { statusCode = 500, message } = error as { statusCode?: number, message: string }
-      request.log.info({ error: code }, 'gatehouse token refused')
+      request.log.debug({ error: code }, 'gatehouse token refused')
       return sendError(reply, statusCode, code, message)
     }
   }
