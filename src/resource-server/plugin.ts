@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestAsyncHo
 import fp from 'fastify-plugin'
 import { accessHooks, type AuthHook, type TokenChecks } from '../auth'
 import { appErrorCode, sendError } from '../http'
-import { createRedisClient, redisRevocationBackend, revocationStore, startRedis } from '../revocation'
+import { createRedisClient, MARKER_KEY, redisRevocationBackend, revocationStore, startRedis, type DurableRecord, type RedisConnection } from '../revocation'
 import { createTokenVerifier, type TokenClaims } from '../tokens'
 import { createJwksVerifier, type JwksVerifier } from './jwks'
 import { resourceServerSettings, type ResourceServerOptionsInput } from './options'
@@ -36,6 +36,22 @@ function answering (hook: AuthHook): onRequestAsyncHookHandler {
       request.log.debug({ error: code }, 'gatehouse token refused')
       return sendError(reply, statusCode, code, message)
     }
+  }
+}
+
+/**
+ * Gatehouse keeps an epoch marker in Redis while Redis holds every revocation of its SQL record, and
+ * restores Redis from the record when it lost data (src/revocation/loss-watch.ts). The marker is
+ * read in the same MGET as the check; without it Redis may be missing revocations, and the plugin,
+ * which cannot read the record, answers 503 until Gatehouse has restored Redis. A Redis Cluster has
+ * no marker (Gatehouse does not watch one).
+ */
+function lossGuard (connection: RedisConnection): DurableRecord | undefined {
+  if ('clusterNodes' in connection) return undefined
+  const refuse = async (): Promise<never> => { throw new Error('Redis lost revocations; Gatehouse has not restored them yet') }
+  return {
+    record: { name: 'redis awaiting repair', read: refuse, write: refuse, raise: refuse, add: refuse, increment: refuse, remove: refuse, ping: refuse, close: async () => {} },
+    trust: { markerKey: MARKER_KEY, begin: () => 0, confirms: (_begun, marker) => marker != null }
   }
 }
 
@@ -80,7 +96,7 @@ const resourceServer: FastifyPluginAsync<ResourceServerOptionsInput> = async fun
     verify = jwks.verify
   }
 
-  const store = revocationStore(redisRevocationBackend(client, settings.redisKeyPrefix), fastify.log)
+  const store = revocationStore(redisRevocationBackend(client, settings.redisKeyPrefix), fastify.log, lossGuard(settings.redis))
   const hooks = accessHooks({
     headers: true,
     verify,

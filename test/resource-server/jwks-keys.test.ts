@@ -2,7 +2,7 @@ import { createHmac, createPublicKey, generateKeyPairSync, randomUUID, sign, typ
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { flaskClaims, requireRedis, TEST_REDIS_URL } from '../helpers'
+import { flaskClaims, redisClient, requireRedis, TEST_REDIS_URL } from '../helpers'
 import { startHost } from '../helpers/resource-host'
 
 type Test = tap.Test
@@ -43,6 +43,8 @@ const sleep = async (ms: number): Promise<void> => { await new Promise((resolve)
 t.test('the JWKS cannot widen what is accepted', async (t) => {
   if (!await requireRedis(t)) return
   const redis = { redisUrl: TEST_REDIS_URL, redisKeyPrefix: `gatehouse-rs-test:${randomUUID()}:` }
+  // As Gatehouse's loss watch writes it: Redis holds every revocation.
+  await redisClient(t).set(`${redis.redisKeyPrefix}epoch`, 'restored', 'EX', 600)
   const good = ecKey()
   const secret = 'an-hmac-secret-published-by-mistake-0123456789'
   const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey
@@ -74,6 +76,8 @@ t.test('the JWKS cannot widen what is accepted', async (t) => {
 t.test('the JWKS is kept as its max-age says, refreshed in the background, kept when the fetch fails', async (t) => {
   if (!await requireRedis(t)) return
   const redis = { redisUrl: TEST_REDIS_URL, redisKeyPrefix: `gatehouse-rs-test:${randomUUID()}:` }
+  // As Gatehouse's loss watch writes it: Redis holds every revocation.
+  await redisClient(t).set(`${redis.redisKeyPrefix}epoch`, 'restored', 'EX', 600)
   const a = ecKey()
   const b = ecKey()
   const jwks = await jwksServer(t, { keys: [publicJwk(a, 'a')] }, 1)

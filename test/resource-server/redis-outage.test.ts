@@ -1,5 +1,5 @@
 import t from 'tap'
-import { flaskClaims, forge, SECRET } from '../helpers'
+import { flaskClaims, forge, redisClient, SECRET } from '../helpers'
 import { startHost } from '../helpers/resource-host'
 import { startRedisServer } from '../helpers/redis-server'
 
@@ -8,6 +8,9 @@ import { startRedisServer } from '../helpers/redis-server'
 t.test('Redis stopped: protected routes answer 503 revocation_unavailable, and recover by themselves', async (t) => {
   const redis = await startRedisServer(t)
   if (redis === undefined) return
+  // Gatehouse's epoch marker: Redis holds every revocation of its record (written by its loss watch).
+  const markRestored = async (): Promise<void> => { await redisClient(t, redis.url).set('gatehouse:epoch', 'restored') }
+  await markRestored()
   const host = await startHost(t, { secret: SECRET, redisUrl: redis.url, redisTimeoutMs: 200 })
   const token = forge(flaskClaims(7, { fresh: true, is_admin: true }))
   t.equal((await host.get('/me', token)).statusCode, 200)
@@ -25,7 +28,13 @@ t.test('Redis stopped: protected routes answer 503 revocation_unavailable, and r
   t.same((await host.get('/open')).body, { open: true }, 'the host\'s unprotected routes are untouched')
   t.equal((await host.get('/me', forge(flaskClaims(7), { secret: 'z'.repeat(64) }))).error, 'invalid_token', 'a forged token is refused without the store')
 
+  // Back empty (SIGKILL, nothing saved): its revocations are lost until Gatehouse restores them.
   await redis.start()
+  const reconnected = (): boolean => host.logLines().filter((line) => line.msg === 'redis connected').length >= 2
+  for (const deadline = Date.now() + 10_000; !reconnected() && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 100))
+  t.ok(reconnected(), 'the client reconnects by itself')
+  t.equal((await host.get('/me', token)).error, 'revocation_unavailable', 'an empty Redis without Gatehouse\'s marker is not believed')
+  await markRestored()
   const deadline = Date.now() + 10_000
   let status = 0
   while (Date.now() < deadline) {
@@ -33,7 +42,7 @@ t.test('Redis stopped: protected routes answer 503 revocation_unavailable, and r
     if (status === 200) break
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
-  t.equal(status, 200, 'service resumes without a restart')
+  t.equal(status, 200, 'service resumes without a restart once Gatehouse has restored Redis')
   t.ok(host.logLines().some((line) => line.msg === 'redis connection lost'), 'the outage is logged')
 })
 

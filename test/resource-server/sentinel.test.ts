@@ -21,6 +21,7 @@ t.test('Redis Sentinel: the master the sentinel names holds the revocations read
   for (let i = 0; i < 100 && !await answersPing(port); i++) await new Promise((resolve) => setTimeout(resolve, 50))
 
   const prefix = 'gatehouse-rs-sentinel:'
+  await redisClient(t, master.url).set(`${prefix}epoch`, 'restored')
   const host = await startHost(t, { secret: SECRET, redisSentinels: `127.0.0.1:${port}`, redisSentinelName: 'gh', redisKeyPrefix: prefix })
   const claims = flaskClaims(5)
   const token = forge(claims)
@@ -28,5 +29,5 @@ t.test('Redis Sentinel: the master the sentinel names holds the revocations read
   // As Gatehouse's logout writes it: the token's key, under the user's hash tag.
   await redisClient(t, master.url).set(`${prefix}{u:5}:t:${claims.jti as string}`, 1, 'EX', 60)
   t.equal((await host.get('/me', token)).error, 'token_revoked')
-  t.ok(host.logLines().some((line) => line.msg === 'redis connected' && /^sentinel gh at 127\.0\.0\.1:\d+$/.test(line.redis)), 'the log names the sentinel, never a password')
+  t.ok(host.logLines().some((line) => line.msg === 'redis connected' && /^sentinel gh via 127\.0\.0\.1:\d+$/.test(line.redis)), 'the log names the sentinel, never a password')
 })
