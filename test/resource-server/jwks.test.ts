@@ -32,7 +32,13 @@ t.test('ES256 through the JWKS: tokens verify, a rotation is picked up, made-up 
   const intervalMs = 3000
   const host = await startHost(t, { jwksUrl: `${gatehouse.url}/.well-known/jwks.json`, redisUrl: TEST_REDIS_URL, redisKeyPrefix: prefix, jwksRefetchIntervalMs: intervalMs })
   const jwksRequests = (): number => gatehouse.logLines().filter((line) => line.req?.url === '/.well-known/jwks.json').length
-  t.equal(jwksRequests(), 1, 'fetched once at start')
+  // Gatehouse's log line may reach us after its answer reached the host: wait for `n`, then a little more.
+  async function settledRequests (n: number): Promise<number> {
+    for (const deadline = Date.now() + 3000; jwksRequests() < n && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    return jwksRequests()
+  }
+  t.equal(await settledRequests(1), 1, 'fetched once at start')
 
   const credentials = { username: 'carol', password: 'correct horse battery' }
   const id = (await call(gatehouse.url, '/register', { method: 'POST', body: credentials })).json.id as number
@@ -65,10 +71,7 @@ t.test('ES256 through the JWKS: tokens verify, a rotation is picked up, made-up 
     t.same([...new Set(answers.map((answer) => answer.error))], ['invalid_token'])
   }
   t.ok(Date.now() - started < intervalMs, 'both batches within one interval')
-  // Gatehouse's log line may reach us after its answer reached the host.
-  for (const deadline = Date.now() + 3000; jwksRequests() < 2 && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 50))
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  t.equal(jwksRequests(), 2, '40 unknown kids: one fetch')
+  t.equal(await settledRequests(2), 2, '40 unknown kids: one fetch')
 
   // Rotation: key b is published now, signs shortly; Gatehouse reloads on SIGHUP.
   writeFileSync(join(dir, 'b.pem'), newKey().export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 })
