@@ -1,7 +1,8 @@
-import { createHmac, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto'
+import { createHmac, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
+import { signInput } from '../../src/tokens'
 import { flaskClaims, redisClient, requireRedis, TEST_REDIS_URL } from '../helpers'
 import { startHost } from '../helpers/resource-host'
 
@@ -11,7 +12,7 @@ const ecKey = (): KeyObject => generateKeyPairSync('ec', { namedCurve: 'P-256' }
 
 function es256 (privateKey: KeyObject, kid: string, claims: Record<string, unknown>): string {
   const input = `${b64({ alg: 'ES256', typ: 'JWT', kid })}.${b64(claims)}`
-  return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
+  return `${input}.${signInput('ES256', privateKey, input).toString('base64url')}`
 }
 
 function publicJwk (privateKey: KeyObject, kid: string, alg = 'ES256'): Record<string, unknown> {

@@ -1,7 +1,8 @@
-import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { signInput } from '../../src/tokens'
 import { decode, flaskClaims, forge, requireRedis, tempDir, TEST_REDIS_URL } from '../helpers'
 import { call } from '../helpers/http-call'
 import { startHost } from '../helpers/resource-host'
@@ -12,7 +13,7 @@ const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toStr
 
 function signEs256 (privateKey: KeyObject, kid: string, claims: Record<string, unknown>): string {
   const input = `${b64({ alg: 'ES256', typ: 'JWT', kid })}.${b64(claims)}`
-  return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
+  return `${input}.${signInput('ES256', privateKey, input).toString('base64url')}`
 }
 
 // ES256: the host holds no secret; it reads Gatehouse's JWKS over HTTP, and a key rotation at
