@@ -23,7 +23,7 @@ const HELP = `npm run bench -- [options]
   --revoked N      revoked JTIs in the revocation store (default 100000)
   --store S        redis (default) or sql: where revocations live
   --algorithm A    HS256 (default), RS256, ES256 or EdDSA: how tokens are signed
-  --only A,B       run only these scenarios (hello always runs)
+  --only A,B       run only these scenarios (hello, and the baseline a scenario is measured against, always run)
   --json           print JSON instead of the table
 Against a deployment (through nginx, for sizing) instead of local processes:
   --target URL     a realistic mix per connection: login, reads, refresh, reads, logout
@@ -126,12 +126,14 @@ function rssMb (pid: number): number {
 
 interface Scenario {
   name: string
-  target: 'hello' | 'service'
+  target: 'hello' | 'service' | 'host'
   requests: autocannon.Request[]
   /** Another load run at the same time; its latency is not the one reported. */
   background?: Omit<Scenario, 'background' | 'name'>
   /** The target ratio to the hello route, from the performance issue (printed, not asserted). */
   target_ratio?: number
+  /** The scenario the ratio is to, when not the hello route. */
+  baseline?: string
 }
 
 interface Sample {
@@ -196,6 +198,14 @@ async function main (): Promise<void> {
     children.push(service.child)
     const hello = await startProcess(join(ROOT, 'dist', 'bench', 'hello-server.js'), {}, '/')
     children.push(hello.child)
+    // Another service protected by gatehouse/resource-server: it needs Gatehouse's Redis.
+    const host = redis === undefined
+      ? undefined
+      : await startProcess(join(ROOT, 'dist', 'bench', 'resource-server-host.js'), {
+        ...(privateKey === undefined ? { JWT_SECRET_KEY: secret } : { JWKS_URL: `${service.url}/.well-known/jwks.json` }),
+        REDIS_URL, REDIS_KEY_PREFIX: prefix
+      }, '/open')
+    if (host !== undefined) children.push(host.child)
 
     const tokens = await login(service.url, 'user1')
     const auth = { authorization: `Bearer ${tokens.access_token}` }
@@ -227,18 +237,33 @@ async function main (): Promise<void> {
         }],
         target_ratio: 0.30
       },
+      // What nginx auth_request costs Gatehouse per gated request (the nginx hop comes on top).
+      { name: 'GET /auth/verify (auth_request subrequest)', target: 'service', requests: [{ method: 'GET', path: '/auth/verify', headers: auth }] },
       { name: 'POST /login', target: 'service', requests: [{ method: 'POST', path: '/login', headers: json, body: loginBody }] },
       {
         name: 'GET /item/:name during a login storm',
         target: 'service',
         requests: [{ method: 'GET', path: itemPath, headers: auth }],
         background: { target: 'service', requests: [{ method: 'POST', path: '/login', headers: json, body: loginBody }] }
-      }
+      },
+      ...(host === undefined ? [] : [
+        { name: 'host: GET /open, unprotected', target: 'host' as const, requests: [{ method: 'GET' as const, path: '/open' }] },
+        {
+          name: 'host: GET /protected, resource-server requireAccess (× host /open)',
+          target: 'host' as const,
+          requests: [{ method: 'GET' as const, path: '/protected', headers: auth }],
+          baseline: 'host: GET /open, unprotected',
+          target_ratio: 0.80
+        }
+      ])
     ]
     const only = args.only?.split(',').map((s) => s.trim())
-    const scenarios = all.filter((s) => s.target === 'hello' || only === undefined || only.some((o) => s.name.includes(o)))
+    const scenarios = all.filter((s) => s.target === 'hello' || only === undefined || only.some((o) => s.name.includes(o)) ||
+      all.some((other) => other.baseline === s.name && only.some((o) => other.name.includes(o))))
 
-    const urlOf = (s: { target: 'hello' | 'service' }): string => s.target === 'hello' ? hello.url : service.url
+    const processOf = (s: { target: Scenario['target'] }): { child: ChildProcess, url: string } =>
+      s.target === 'hello' ? hello : s.target === 'host' ? host! : service
+    const urlOf = (s: { target: Scenario['target'] }): string => processOf(s).url
     if (warmup > 0) {
       log(`warm-up: ${warmup} s per scenario`)
       for (const scenario of scenarios) await load(urlOf(scenario), scenario.requests, warmup)
@@ -249,7 +274,7 @@ async function main (): Promise<void> {
     for (let round = 1; round <= rounds; round++) {
       for (const scenario of scenarios) {
         log(`round ${round}/${rounds}: ${scenario.name}`)
-        const pid = (scenario.target === 'hello' ? hello : service).child.pid!
+        const pid = processOf(scenario).child.pid!
         let rss = rssMb(pid)
         const sampler = setInterval(() => { rss = Math.max(rss, rssMb(pid)) }, 200)
         const cpuBefore = cpuUs(pid)
@@ -350,15 +375,19 @@ function report (scenarios: Scenario[], samples: Map<string, Sample[]>): void {
     const rps = median(runs.map((s) => s.rps))
     const serverCpuUs = median(runs.map((s) => s.serverCpuUs))
     const redisCpuUs = median(runs.map((s) => s.redisCpuUs))
+    // A scenario with a baseline (the host's unprotected route) is measured against it, not hello.
+    const baseline = scenario.baseline === undefined ? undefined : samples.get(scenario.baseline)!
+    const baselineRps = baseline === undefined ? helloRps : median(baseline.map((s) => s.rps))
+    const baselineCpuUs = baseline === undefined ? helloCpuUs : median(baseline.map((s) => s.serverCpuUs + s.redisCpuUs))
     return {
       scenario: scenario.name,
       // What a request costs in CPU, the service's and Redis's, against the hello route's: steady
       // where req/s swings with whatever else shares the machine's cores.
-      cpu_ratio: Number((helloCpuUs / (serverCpuUs + redisCpuUs)).toFixed(2)),
+      cpu_ratio: Number((baselineCpuUs / (serverCpuUs + redisCpuUs)).toFixed(2)),
       server_cpu_us: Number(serverCpuUs.toFixed(1)),
       redis_cpu_us: Number(redisCpuUs.toFixed(1)),
       rps: Math.round(rps),
-      ratio: Number((rps / helloRps).toFixed(2)),
+      ratio: Number((rps / baselineRps).toFixed(2)),
       target: scenario.target_ratio ?? null,
       p50_ms: median(runs.map((s) => s.p50)),
       p97_5_ms: median(runs.map((s) => s.p97_5)),
@@ -373,7 +402,7 @@ function report (scenarios: Scenario[], samples: Map<string, Sample[]>): void {
     console.log(JSON.stringify({ settings, results: rows }, null, 2))
     return
   }
-  console.log(`\n${JSON.stringify(settings)}; every figure is the median over the rounds`)
+  console.log(`\n${JSON.stringify(settings)}; every figure is the median over the rounds; × is to hello, or to the baseline the scenario names`)
   console.log('| scenario | CPU × hello | target | server µs/req | Redis µs/req | req/s | req/s × hello | p50 ms | p99 ms | errors | max RSS MB |')
   console.log('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {

@@ -1,7 +1,7 @@
 import type { FastifyError } from 'fastify'
 import fp from 'fastify-plugin'
 import { isDatabaseUnavailable } from '../../src/db'
-import { appErrorCode, DatabaseUnavailable, wwwAuthenticate } from '../../src/http'
+import { appErrorCode, DatabaseUnavailable, sendError } from '../../src/http'
 
 // Fastify's own client errors, given stable snake_case codes like ours.
 const frameworkCodes: Record<string, string> = {
@@ -39,12 +39,7 @@ export default fp(async function errors (fastify) {
       return reply.code(500).send({ statusCode: 500, error: 'internal_error', message: 'Internal Server Error' })
     }
     fastify.metrics.errorAnswered(statusCode, code)
-    // A route may have set a serializer of its own (pre-rendered pages) before it failed.
-    reply.type('application/json; charset=utf-8').serializer(JSON.stringify)
-    if (statusCode === 401) reply.header('www-authenticate', wwwAuthenticate(code))
-    // Our 503s are passing conditions (a store down, a queue full): tell clients when to come back.
-    if (statusCode === 503) reply.header('retry-after', '1')
-    return reply.code(statusCode).send({ statusCode, error: code, message: error.message })
+    return sendError(reply, statusCode, code, error.message)
   })
 
   fastify.setNotFoundHandler(function notFound (request, reply) {

@@ -142,14 +142,20 @@ const commands: Record<string, Record<string, Command>> = {
       check ([, setting]) {
         if (setting !== 'on' && setting !== 'off') throw usageError(`set-admin takes on or off, not ${JSON.stringify(setting)}`)
       },
-      async run ({ stores, audit }, { positionals: [name, setting] }) {
+      async run ({ stores, config, audit }, { positionals: [name, setting] }) {
         const user = await findUser(stores, name)
         const on = setting === 'on'
         await stores.users.setAdmin(user.id, on)
         audit(on ? 'admin_flag_set' : 'admin_flag_cleared', user)
         const json = { id: user.id, username: user.username, is_admin: on }
         if (on) return { text: `${user.username} is an admin (from its next login or refresh)`, json }
-        return { text: `${user.username} is no longer an admin (at once, even with tokens that say otherwise)`, json }
+        if (!user.is_admin) return { text: `${user.username} was not an admin; nothing changed`, json }
+        // Resource servers (gatehouse/resource-server) take admin rights from the token's is_admin
+        // claim, without the database: every token saying so must stop. The cut-off is taken after
+        // the flag is written, so a login or refresh that read the old flag made tokens it covers.
+        await revokeEverySession(stores, config, user.id)
+        audit('sessions_revoked', user)
+        return { text: `${user.username} is no longer an admin: every session of it ended (its tokens stop everywhere at once)`, json }
       }
     },
     import: {

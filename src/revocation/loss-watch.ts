@@ -12,7 +12,8 @@ const LOCK_MS = 10_000
 const WAIT_POLL_MS = 100
 export const REPAIR_PAGE_SIZE = 1000
 
-const MARKER_KEY = 'epoch'
+/** The epoch marker, under the key prefix; resource servers read it too (src/resource-server). */
+export const MARKER_KEY = 'epoch'
 const LOCK_KEY = 'epoch:repair'
 
 // Holding the lock since it was taken means nothing flushed Redis during the copy: only then the

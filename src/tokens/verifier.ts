@@ -5,11 +5,22 @@ import type { Keyring } from './keyring'
 import { signatureBytes, verifyInput, type SigningAlgorithm } from './algorithms'
 import { DEFAULT_CLAIM_RULES, invalidClaim, normaliseClaims, unacceptedClaim, type ClaimRules, type TokenClaims } from './claims'
 
+/**
+ * The public keys a verifier looks up by kid: Gatehouse's keyring, or a JWKS fetched from Gatehouse
+ * (the resource-server plugin).
+ */
+export interface VerificationKeys {
+  algorithm: Keyring['algorithm']
+  verificationKey: (kid: string, nowMs: number) => { publicKey: KeyObject } | undefined
+  /** The kid of a header segment exactly as Gatehouse writes it, sparing a JSON parse. */
+  kidOfHeader: (headerSegment: string) => string | undefined
+}
+
 export interface VerifierOptions {
   /** HS256: the shared secret. */
   secret?: string
   /** RS256, ES256 or EdDSA: the configured keys, looked up by the token's kid. */
-  keyring?: Keyring
+  keyring?: VerificationKeys
   /** How many verified tokens to remember; 0 turns the cache off. */
   cacheSize: number
   /** Issuer, audience and where the identity is read (the JWT_DECODE_* and identity settings). */
@@ -80,7 +91,7 @@ function hmacCheck (secret: string): SignatureCheck {
 }
 
 /** RS256, ES256, EdDSA: the key the token's kid names, if it is one of ours and still verifies. */
-function publicKeyCheck (keyring: Keyring): SignatureCheck {
+function publicKeyCheck (keyring: VerificationKeys): SignatureCheck {
   const { algorithm } = keyring
   return function checkPublicKey (token, first, second, nowMs) {
     const headerSegment = token.slice(0, first)
