@@ -50,7 +50,7 @@ function lossGuard (connection: RedisConnection): DurableRecord | undefined {
   if ('clusterNodes' in connection) return undefined
   const refuse = async (): Promise<never> => { throw new Error('Redis lost revocations; Gatehouse has not restored them yet') }
   return {
-    record: { name: 'redis awaiting repair', read: refuse, write: refuse, raise: refuse, add: refuse, increment: refuse, remove: refuse, ping: refuse, close: async () => {} },
+    record: { name: 'redis awaiting repair', read: refuse, write: refuse, raise: refuse, add: refuse, ping: refuse, close: async () => {} },
     trust: { markerKey: MARKER_KEY, begin: () => 0, confirms: (_begun, marker) => marker != null }
   }
 }
