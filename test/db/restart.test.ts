@@ -91,9 +91,13 @@ forEachDatabase(t, async (t, database) => forEachStore(t, async (t, store) => {
   const sessionKey = `{u:${sub}}:s:${otherAccess.sid as string}`
 
   if (redis !== undefined) {
-    // Exactly the two revocations, each kept as long as what it revokes can live, and no longer.
-    t.same((await redis.keys(`${redisKeyPrefix}*`)).sort(), [redisKeyPrefix + sessionKey, redisKeyPrefix + tokenKey].sort(),
+    // Exactly the two revocations of the user, each kept as long as what it revokes can live, and no
+    // longer; beside them under the prefix only the epoch marker and the login attempt counts.
+    const written = (await redis.keys(`${redisKeyPrefix}*`)).map((key) => key.slice(redisKeyPrefix.length))
+    t.same(written.filter((key) => key.startsWith('{u:')).sort(), [sessionKey, tokenKey].sort(),
       'logout wrote the token and the session key, under the prefix')
+    t.same(written.filter((key) => !key.startsWith('{u:') && key !== 'epoch' && !/^\{(addr|login|lp|reg):/.test(key)), [],
+      'and nothing else')
     const [tokenTtl, sessionTtl] = await Promise.all([redis.ttl(redisKeyPrefix + tokenKey), redis.ttl(redisKeyPrefix + sessionKey)])
     const now = nowSeconds()
     t.ok(tokenTtl > 0 && tokenTtl <= ACCESS_LIFETIME, `the token key expires (TTL ${tokenTtl} s), within the access lifetime`)
