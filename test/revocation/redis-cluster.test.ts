@@ -28,7 +28,7 @@ t.test('revocation against a real 3-master Redis Cluster', async (t) => {
   if (nodes === undefined) return
   const prefix = `gatehouse-cluster-test:${randomUUID()}:`
   // One seed node is enough: the client learns the others from it.
-  const app = await buildTestApp(t, { env: { REDIS_CLUSTER_NODES: `127.0.0.1:${nodes[0].port}`, REDIS_KEY_PREFIX: prefix } })
+  const app = await buildTestApp(t, { env: { REDIS_CLUSTER_NODES: `127.0.0.1:${nodes[0].port}`, REDIS_KEY_PREFIX: prefix, JWT_REFRESH_REUSE_INTERVAL: '0' } })
   const inspect = new Cluster([{ host: '127.0.0.1', port: nodes[1].port }], { lazyConnect: true })
   t.teardown(() => { inspect.disconnect() })
   await inspect.connect()
