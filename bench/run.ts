@@ -219,7 +219,17 @@ async function main (): Promise<void> {
         : signInput(algorithm as AsymmetricAlgorithm, privateKey, input)
       return `${input}.${signature.toString('base64url')}`
     }
-    const loginBody = JSON.stringify({ username: 'user2', password: PASSWORD })
+    // Each login as another seeded user: attempts are counted per (username, address) before their
+    // hash, in flight included, so one user's 50 concurrent logins from one address would be 429s.
+    let loginUser = 1
+    const loginRequest: autocannon.Request = {
+      method: 'POST',
+      path: '/login',
+      setupRequest: (request) => {
+        loginUser = loginUser % userCount + 1
+        return { ...request, headers: json, body: JSON.stringify({ username: `user${loginUser}`, password: PASSWORD }) }
+      }
+    }
     const json = { 'content-type': 'application/json' }
     const itemPath = `/item/item-${String(Math.ceil(itemCount / 2)).padStart(6, '0')}`
 
@@ -239,12 +249,12 @@ async function main (): Promise<void> {
       },
       // What nginx auth_request costs Gatehouse per gated request (the nginx hop comes on top).
       { name: 'GET /auth/verify (auth_request subrequest)', target: 'service', requests: [{ method: 'GET', path: '/auth/verify', headers: auth }] },
-      { name: 'POST /login', target: 'service', requests: [{ method: 'POST', path: '/login', headers: json, body: loginBody }] },
+      { name: 'POST /login', target: 'service', requests: [loginRequest] },
       {
         name: 'GET /item/:name during a login storm',
         target: 'service',
         requests: [{ method: 'GET', path: itemPath, headers: auth }],
-        background: { target: 'service', requests: [{ method: 'POST', path: '/login', headers: json, body: loginBody }] }
+        background: { target: 'service', requests: [loginRequest] }
       },
       ...(host === undefined ? [] : [
         { name: 'host: GET /open, unprotected', target: 'host' as const, requests: [{ method: 'GET' as const, path: '/open' }] },
