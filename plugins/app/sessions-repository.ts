@@ -1,18 +1,10 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { isForeignKeyViolation } from '../../src/db'
+import { isForeignKeyViolation, type SessionsTable } from '../../src/db'
 import type { RevocationStore } from '../../src/revocation'
 
-/** A login session as listed; times in milliseconds since the epoch. */
-export interface StoredSession {
-  id: string
-  user_id: number
-  created_at: number
-  last_used_at: number
-  expires_at: number
-  user_agent: string | null
-  address: string
-}
+/** A login session as listed: its row; times in milliseconds since the epoch. */
+export type StoredSession = SessionsTable
 
 const PURGE_INTERVAL_MS = 60_000
 const columns = ['id', 'user_id', 'created_at', 'last_used_at', 'expires_at', 'user_agent', 'address'] as const
