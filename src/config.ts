@@ -20,8 +20,8 @@ const REGISTERED_CLAIMS = ['type', 'jti', 'exp', 'iat', 'nbf', 'iss', 'aud', 'fr
 
 // The environment the service reads: every setting, its default and its bounds, in one place.
 // Above the idle timeout of kept-alive connections at the proxy (nginx's upstream
-// keepalive_timeout, 60 s in deploy/nginx.conf): the proxy, not Node, closes an idle connection,
-// so the proxy never sends a request on a connection Node is closing at that moment.
+// keepalive_timeout, 60 s in deploy/nginx/gatehouse.conf): the proxy, not Node, closes an idle
+// connection, so the proxy never sends a request on a connection Node is closing at that moment.
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000
 
 export const EnvSchema = Type.Object({

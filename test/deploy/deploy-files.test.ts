@@ -5,13 +5,14 @@ import { parse } from 'yaml'
 import { KEEP_ALIVE_TIMEOUT_MS } from '../../src/app'
 import { EnvSchema, loadConfig } from '../../src/config'
 import { buildTestApp } from '../helpers'
-import { NGINX_TEMPLATE } from '../helpers/nginx'
+import { GATEHOUSE_CONF, NGINX_CONF } from '../helpers/nginx'
 
 // No Docker engine runs here: what can be checked without one is that the deployment files agree
-// with the app and with each other. The nginx tests run deploy/nginx.conf itself.
+// with the app and with each other. The nginx tests run deploy/nginx/ itself (nginx-config.test.ts
+// checks it with nginx -t).
 const root = resolve(__dirname, '..', '..')
 const compose = parse(readFileSync(resolve(root, 'deploy', 'compose.yaml'), 'utf8'), { merge: true })
-const nginxConf = readFileSync(NGINX_TEMPLATE, 'utf8')
+const nginxConf = readFileSync(GATEHOUSE_CONF, 'utf8')
 const dockerfile = readFileSync(resolve(root, 'Dockerfile'), 'utf8')
 
 // What every instance must agree on, or tokens and revocations would differ between them.
@@ -50,12 +51,14 @@ t.test('every instance\'s environment is one the app accepts, and the shared set
   }
 })
 
-t.test('nginx: the template\'s placeholders are the ones compose sets, its upstreams the instances', async (t) => {
-  const placeholders = [...new Set([...nginxConf.matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((match) => match[1]))].sort()
-  t.same(Object.keys(services.nginx.environment).sort(), placeholders, 'compose sets exactly the template\'s placeholders')
-  const upstreams = Object.entries(services.nginx.environment).filter(([key]) => key.startsWith('GATEHOUSE_')).map(([, value]) => value)
-  t.same(upstreams.sort(), instances.map(([name]) => `${name}:3000`).sort(), 'one upstream server per instance, on the image\'s port')
-  t.ok(services.nginx.volumes.some((volume: string) => volume.startsWith('./nginx.conf:/etc/nginx/templates/')), 'the template is mounted where the image fills it in')
+t.test('nginx: plain configuration mounted over the image\'s, its upstreams the instances', async (t) => {
+  t.same(services.nginx.volumes, ['./nginx/nginx.conf:/etc/nginx/nginx.conf:ro', './nginx/gatehouse.conf:/etc/nginx/gatehouse.conf:ro'],
+    'the complete nginx.conf in the image\'s place, and gatehouse.conf beside it, where its include finds it')
+  t.match(readFileSync(NGINX_CONF, 'utf8'), /^\s*include gatehouse\.conf;$/m, 'nginx.conf includes gatehouse.conf')
+  t.equal(services.nginx.environment, undefined, 'no environment: nothing is filled in at start')
+  const upstream = /upstream gatehouse \{([\s\S]*?)\n\}/.exec(nginxConf)?.[1] ?? ''
+  const servers = [...upstream.matchAll(/^\s*server\s+([^\s;]+)/gm)].map((match) => match[1])
+  t.same(servers.sort(), instances.map(([name]) => `${name}:3000`).sort(), 'one upstream server per instance, on the image\'s port')
 })
 
 t.test('nginx closes idle upstream connections before Gatehouse does', async (t) => {

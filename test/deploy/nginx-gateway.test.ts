@@ -1,13 +1,10 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { resolve } from 'node:path'
 import t from 'tap'
 import { call } from '../helpers/http-call'
 import { flaskClaims, forge, SECRET, tempDir, testDatabaseUrl, uniqueName } from '../helpers'
-import { runNginx } from '../helpers/nginx'
+import { GATEWAY_CONF, GATEWAY_SERVERS, runNginx } from '../helpers/nginx'
 import { startServer } from '../helpers/server-process'
-
-const GATEWAY_TEMPLATE = resolve(__dirname, '..', '..', 'deploy', 'nginx-gateway.conf')
 
 t.test('nginx guards another upstream with GET /auth/verify', async (t) => {
   // The protected service: it answers who nginx says the caller is, and records what it saw.
@@ -23,9 +20,9 @@ t.test('nginx guards another upstream with GET /auth/verify', async (t) => {
   const gatehouse = await startServer(t, tempDir(t), {
     DATABASE_URL: await testDatabaseUrl(t, 'sqlite'), JWT_SECRET_KEY: SECRET, LOG_LEVEL: 'info'
   })
-  const nginx = await runNginx(t, GATEWAY_TEMPLATE, {
-    PROTECTED_APP: `127.0.0.1:${(upstream.address() as AddressInfo).port}`,
-    GATEHOUSE: `127.0.0.1:${gatehouse.port}`
+  const nginx = await runNginx(t, GATEWAY_CONF, {
+    [GATEWAY_SERVERS.app]: `127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    [GATEWAY_SERVERS.gatehouse]: `127.0.0.1:${gatehouse.port}`
   })
   if (nginx === undefined) return
 
@@ -73,9 +70,9 @@ t.test('cookie-only requests through nginx: a state-changing method needs the CS
   const gatehouse = await startServer(t, tempDir(t), {
     DATABASE_URL: await testDatabaseUrl(t, 'sqlite'), JWT_SECRET_KEY: SECRET, JWT_TOKEN_LOCATION: 'cookies', JWT_COOKIE_SECURE: 'false'
   })
-  const nginx = await runNginx(t, GATEWAY_TEMPLATE, {
-    PROTECTED_APP: `127.0.0.1:${(upstream.address() as AddressInfo).port}`,
-    GATEHOUSE: `127.0.0.1:${gatehouse.port}`
+  const nginx = await runNginx(t, GATEWAY_CONF, {
+    [GATEWAY_SERVERS.app]: `127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    [GATEWAY_SERVERS.gatehouse]: `127.0.0.1:${gatehouse.port}`
   })
   if (nginx === undefined) return
 
