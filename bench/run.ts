@@ -66,6 +66,8 @@ const ROOT = resolve(__dirname, '..', '..')
 const PASSWORD = 'benchmark password'
 
 const hasTaskset = existsSync('/usr/bin/taskset')
+// The service's Node flags as npm start and the image give them: V8's young generation bounded.
+const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4']
 const log = (message: string): void => { if (!args.json) console.error(message) }
 
 async function freePort (): Promise<number> {
@@ -80,11 +82,11 @@ async function freePort (): Promise<number> {
  * Runs a Node server script on a free port, pinned to core 0 when taskset is there (the load
  * generator has core 1), and resolves once `readyPath` answers 200.
  */
-async function startProcess (script: string, env: Record<string, string>, readyPath: string): Promise<{ child: ChildProcess, url: string }> {
+async function startProcess (script: string, env: Record<string, string>, readyPath: string, nodeFlags: string[] = []): Promise<{ child: ChildProcess, url: string }> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const command = hasTaskset ? 'taskset' : process.execPath
-  const argv = hasTaskset ? ['-c', '0', process.execPath, script] : [script]
+  const argv = hasTaskset ? ['-c', '0', process.execPath, ...nodeFlags, script] : [...nodeFlags, script]
   const child = spawn(command, argv, {
     env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit']
@@ -187,14 +189,15 @@ async function main (): Promise<void> {
       DATABASE_URL: process.env.DATABASE_URL ?? `sqlite:${join(dir, 'bench.db')}`,
       ...(privateKey === undefined ? { JWT_SECRET_KEY: secret } : { JWT_ALGORITHM: algorithm, JWT_PRIVATE_KEY_FILE: keyFile }),
       LOG_LEVEL: 'warn',
-      // As npm start and the container run it.
+      // As npm start and the container run it (with SERVICE_NODE_FLAGS).
       MALLOC_ARENA_MAX: '2',
+      MALLOC_MMAP_THRESHOLD_: '131072',
       ...(redis !== undefined ? { REDIS_URL, REDIS_KEY_PREFIX: prefix } : {})
     }
     log(`seeding ${userCount} users, ${itemCount} items, ${revokedCount} revoked JTIs (${args.store})…`)
     await seed(env, redis, prefix)
 
-    const service = await startProcess(join(ROOT, 'dist', 'src', 'server.js'), env, '/health/ready')
+    const service = await startProcess(join(ROOT, 'dist', 'src', 'server.js'), env, '/health/ready', SERVICE_NODE_FLAGS)
     children.push(service.child)
     const hello = await startProcess(join(ROOT, 'dist', 'bench', 'hello-server.js'), {}, '/')
     children.push(hello.child)

@@ -193,7 +193,7 @@ const sessions: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async functio
     }
     if (spent.outcome === 'pending') throw new RefreshPending()
     // A retry within the interval answers the first spend's pair, and leaves the session's row as that spend wrote it.
-    if (spent.outcome === 'minted') await fastify.loginSessions.refreshed(request, claims, spent.answer.refresh_token)
+    if (spent.outcome === 'minted') await fastify.loginSessions.refreshed(request, claims, issuedMs)
     fastify.tokenCookies?.set(reply, spent.answer)
     return tokensInBody ? spent.answer : cookieSession('Token refreshed.')
   })

@@ -45,19 +45,22 @@ export default fp<LoginSessionsOptions>(async function loginSessions (fastify, {
       return pair
     },
 
-    /** A refresh used the session; `refreshToken` is the new one when rotation issued one. */
-    async refreshed (request: FastifyRequest, presented: TokenClaims, refreshToken?: string): Promise<void> {
+    /**
+     * A refresh used the session; `rotatedMs` is when rotation dated the new refresh token it issued
+     * (its `iat_ms`), whose lifetime the session's end follows.
+     */
+    async refreshed (request: FastifyRequest, presented: TokenClaims, rotatedMs?: number): Promise<void> {
       const userId = accountIdOf(presented)
       if (userId === undefined) return
       const now = Date.now()
-      // Without rotation the refresh token, and so the session's end, stays the login's.
-      const rotated = refreshToken === undefined ? undefined : tokens.verify(refreshToken)
+      // Without rotation the refresh token, and so the session's end, stays the login's. With it,
+      // the new token's dates are known from its issue: no need to verify what was just signed.
       await sessions.used({
         id: presented.sid ?? presented.jti,
         user_id: userId,
         created_at: now,
-        last_used_at: rotated?.iat_ms ?? now,
-        expires_at: (rotated ?? presented).exp * 1000,
+        last_used_at: rotatedMs ?? now,
+        expires_at: (rotatedMs === undefined ? presented.exp : tokens.refreshExpiresAt(rotatedMs)) * 1000,
         ...client(request)
       })
     },
@@ -70,7 +73,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     loginSessions: {
       open: (request: FastifyRequest, subject: TokenSubject, afterMs?: number, issuedAt?: number) => Promise<TokenPair | undefined>
-      refreshed: (request: FastifyRequest, presented: TokenClaims, refreshToken?: string) => Promise<void>
+      refreshed: (request: FastifyRequest, presented: TokenClaims, rotatedMs?: number) => Promise<void>
       end: (request: FastifyRequest, userId: number, id: string, reason: string) => Promise<void>
     }
   }

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { isForeignKeyViolation, type SessionsTable } from '../../src/db'
+import { isForeignKeyViolation, preparedQuery, type SessionsTable } from '../../src/db'
 import type { RevocationStore } from '../../src/revocation'
 
 /** A login session as listed: its row; times in milliseconds since the epoch. */
@@ -31,6 +31,19 @@ function sessionsRepository (db: FastifyInstance['db'], revocation: RevocationSt
   const selectLive = (userId: number) => db.selectFrom('sessions').select(columns)
     .where('user_id', '=', userId).where('expires_at', '>', Date.now())
 
+  // Every rotating refresh writes it: compiled once. The update takes the inserted row's values.
+  const upsertUsed = preparedQuery(db, (id: string, userId: number, createdAt: number, lastUsedAt: number, expiresAt: number, userAgent: string | null, address: string) =>
+    db.insertInto('sessions')
+      .values({ id, user_id: userId, created_at: createdAt, last_used_at: lastUsedAt, expires_at: expiresAt, user_agent: userAgent, address })
+      .onConflict((conflict) => conflict.column('id')
+        .doUpdateSet((eb) => ({
+          last_used_at: eb.ref('excluded.last_used_at'),
+          expires_at: eb.ref('excluded.expires_at'),
+          user_agent: eb.ref('excluded.user_agent'),
+          address: eb.ref('excluded.address')
+        }))
+        .whereRef('sessions.user_id', '=', 'excluded.user_id')), ['', 0, 0, 0, 0, '', ''])
+
   return {
     /** The row of a new login session; false when the user was deleted meanwhile. */
     async open (session: StoredSession): Promise<boolean> {
@@ -48,13 +61,8 @@ function sessionsRepository (db: FastifyInstance['db'], revocation: RevocationSt
      * row of another user under the same id (a foreign token's jti) is left alone.
      */
     async used (session: StoredSession): Promise<void> {
-      const { last_used_at: lastUsedAt, expires_at: expiresAt, user_agent: userAgent, address } = session
       try {
-        await db.insertInto('sessions').values(session)
-          .onConflict((conflict) => conflict.column('id')
-            .doUpdateSet({ last_used_at: lastUsedAt, expires_at: expiresAt, user_agent: userAgent, address })
-            .where('sessions.user_id', '=', session.user_id))
-          .execute()
+        await upsertUsed(session.id, session.user_id, session.created_at, session.last_used_at, session.expires_at, session.user_agent, session.address)
       } catch (error) {
         if (!isForeignKeyViolation(error)) throw error
       }

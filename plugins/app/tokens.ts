@@ -122,6 +122,11 @@ function tokenService (fastify: import('fastify').FastifyInstance, options: Toke
       }
     },
 
+    /** The `exp` (seconds) of a refresh token dated `issuedMs`, as issuePair and rotate sign it. */
+    refreshExpiresAt (issuedMs: number): number {
+      return Math.floor(issuedMs / 1000) + options.refreshTokenExpires
+    },
+
     /** The latest any token of a session issued now can expire: how long a revocation must be kept. */
     sessionExpiresAt (): number {
       return nowSeconds() + options.refreshTokenExpires

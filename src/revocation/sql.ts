@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { sql, type Kysely } from 'kysely'
-import type { Database } from '../db'
+import { preparedQuery, type Database } from '../db'
 import { nowSeconds, type RevocationBackend } from './store'
 
 const PURGE_INTERVAL_MS = 60_000
@@ -45,6 +45,15 @@ export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogg
   }, PURGE_INTERVAL_MS)
   timer.unref()
 
+  // A refresh token's spend, on every rotating refresh: compiled once. It inserts, or takes over a
+  // row that has expired but is not purged yet; a live row stays.
+  const spend = preparedQuery(db, (key: string, value: number, expiresAt: number, now: number) =>
+    db.insertInto('revocations').values({ key, value, expires_at: expiresAt })
+      .onConflict((conflict) => conflict.column('key')
+        .doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), expires_at: eb.ref('excluded.expires_at') }))
+        .where('revocations.expires_at', '<=', now))
+      .returning('key'), ['', 0, 0, 0])
+
   return {
     name: 'sql',
     inDatabase: true,
@@ -70,14 +79,7 @@ export function sqlRevocationBackend (db: Kysely<Database>, log: FastifyBaseLogg
         .execute()
     },
     async add (key, value, expiresAt) {
-      // Inserts, or takes over a row that has expired but is not purged yet; a live row stays.
-      const stored = await db.insertInto('revocations').values({ key, value, expires_at: expiresAt })
-        .onConflict((conflict) => conflict.column('key')
-          .doUpdateSet({ value, expires_at: expiresAt })
-          .where('revocations.expires_at', '<=', nowSeconds()))
-        .returning('key')
-        .executeTakeFirst()
-      return stored !== undefined
+      return (await spend(key, value, expiresAt, nowSeconds())).length > 0
     },
     ping: async () => await db.selectFrom('revocations').select('key').limit(1).execute(),
     async close () {

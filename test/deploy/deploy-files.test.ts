@@ -81,5 +81,13 @@ t.test('Dockerfile: multi-stage, production dependencies only, non-root, tini, H
   t.match(final, /^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m, 'under tini, which passes signals on')
   t.match(final, /^ENV .*HOST=0\.0\.0\.0/m, 'listening on every interface')
   t.match(final, /^HEALTHCHECK [\s\S]*\/health\/live/m, 'checked on /health/live')
-  t.match(final, /^CMD \["node", "dist\/src\/server\.js"\]$/m, 'running the built server, as the tests do')
+  t.match(final, /^CMD \["node", "--max-semi-space-size=4", "dist\/src\/server\.js"\]$/m, 'running the built server, as the tests do')
+})
+
+t.test('the image and npm start run the service with the same memory settings (docs/performance.md#memory)', async (t) => {
+  const start = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')).scripts.start as string
+  t.equal(start, 'exec env MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=4 dist/src/server.js')
+  const final = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '))
+  t.match(final, /^ENV .*MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072$/m, 'the same malloc settings')
+  t.match(final, /^CMD \["node", "--max-semi-space-size=4", /m, 'the same V8 young generation')
 })
