@@ -98,8 +98,9 @@ export async function buildTestApp (t: Test, options: TestAppOptions = {}): Prom
 export interface EachOptions {
   /**
    * Runs the subtests at the same time instead of one after the other (tap buffers their output):
-   * for tests that mostly wait on the clock (a throttle window, a reuse interval, a token's
-   * lifetime), each on apps and data of its own. Applies to every subtest of `t`.
+   * for tests that mostly wait on the clock (a throttle window, a session's expiry), each on apps
+   * and data of its own, whose timed steps have seconds to spare: they share one event loop. Applies
+   * to every subtest of `t`.
    */
   concurrently?: boolean
 }

@@ -6,7 +6,7 @@ import type {} from 'tap'
 
 type Test = tap.Test
 
-// The session tests' calls, shared by test/routes/sessions*, session-list* and refresh-*.
+// Calls and set-ups the session, refresh and credential-race tests share.
 
 /** GET /items with `token`: its status, 200 while the token's session lives, 401 once it has ended. */
 export const itemsStatus = async (app: App, token: string): Promise<number> =>
