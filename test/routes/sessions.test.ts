@@ -1,10 +1,8 @@
 import t from 'tap'
-import { bearer, buildTestApp, forEachDatabase, forEachStore, logIn, signUp, signUpAdmin, uniqueName } from '../helpers'
+import { bearer, buildTestApp, forEachDatabase, forEachStore, logIn, signUp, signUpAdmin } from '../helpers'
+import { itemsStatus, refresh } from '../helpers/sessions'
 
-type App = Awaited<ReturnType<typeof buildTestApp>>
-const get = async (app: App, token: string): Promise<number> =>
-  (await app.inject({ method: 'GET', url: '/items', headers: bearer(token) })).statusCode
-const refresh = async (app: App, token: string) => await app.inject({ method: 'POST', url: '/refresh', headers: bearer(token) })
+// Throttled logins, which wait for their window to end, are in test/accounts/login-throttle-window.test.ts.
 
 forEachDatabase(t, async (t, database) => {
   forEachStore(t, async (t, store) => {
@@ -19,14 +17,14 @@ forEachDatabase(t, async (t, database) => {
       const second = await refresh(app, refresh2)
       t.equal(second.statusCode, 200, 'the new refresh token works once')
       const { access_token: access3, refresh_token: refresh3 } = second.json()
-      t.equal(await get(app, access3), 200)
+      t.equal(await itemsStatus(app, access3), 200)
 
       const replay = await refresh(app, user.refresh)
       t.equal(replay.statusCode, 401)
       t.same(replay.json(), { statusCode: 401, error: 'token_revoked', message: 'The token has been revoked.' })
-      for (const token of [user.access, access2, access3]) t.equal(await get(app, token), 401, 'every access token of the session stops')
+      for (const token of [user.access, access2, access3]) t.equal(await itemsStatus(app, token), 401, 'every access token of the session stops')
       t.equal((await refresh(app, refresh3)).statusCode, 401, 'and its latest refresh token')
-      t.equal(await get(app, other.access), 200, 'another session of the user goes on')
+      t.equal(await itemsStatus(app, other.access), 200, 'another session of the user goes on')
       t.equal((await refresh(app, other.refresh)).statusCode, 200)
     })
 
@@ -39,12 +37,12 @@ forEachDatabase(t, async (t, database) => {
       t.equal(out.statusCode, 200)
       t.same(out.json(), { message: 'Every session logged out.' })
       for (const session of [user, ...sessions]) {
-        t.equal(await get(app, session.access), 401)
+        t.equal(await itemsStatus(app, session.access), 401)
         t.equal((await refresh(app, session.refresh)).json().error, 'token_revoked')
       }
-      t.equal(await get(app, bystander.access), 200)
+      t.equal(await itemsStatus(app, bystander.access), 200)
       const again = await logIn(app, user.username, user.password)
-      t.equal(await get(app, again.access), 200, 'a login right after works')
+      t.equal(await itemsStatus(app, again.access), 200, 'a login right after works')
     })
 
     await t.test('PUT /user/:id/password: fresh, self, old password; ends every other session', async (t) => {
@@ -67,47 +65,13 @@ forEachDatabase(t, async (t, database) => {
       t.equal(changed.statusCode, 200)
       t.match(changed.json(), { message: 'Password changed.', access_token: String, refresh_token: String, token_type: 'Bearer' })
       t.equal(changed.headers['cache-control'], 'no-store')
-      for (const token of [user.access, other.access, stale]) t.equal(await get(app, token), 401, 'old tokens stop')
-      t.equal(await get(app, changed.json().access_token), 200, 'the new pair works at once')
+      for (const token of [user.access, other.access, stale]) t.equal(await itemsStatus(app, token), 401, 'old tokens stop')
+      t.equal(await itemsStatus(app, changed.json().access_token), 200, 'the new pair works at once')
       t.equal((await refresh(app, changed.json().refresh_token)).statusCode, 200)
       const oldLogin = await app.inject({ method: 'POST', url: '/login', payload: { username: user.username, password: user.password } })
       t.equal(oldLogin.statusCode, 401)
       t.equal((await app.inject({ method: 'POST', url: '/login', payload: { username: user.username, password: 'a brand new secret' } })).statusCode, 200)
-      t.equal(await get(app, stranger.access), 200, "another user's sessions are untouched")
-    })
-
-    await t.test('failed logins are throttled per (username, address), per username and per address, for a bounded time', async (t) => {
-      const app = await buildTestApp(t, {
-        database, store,
-        env: { LOGIN_MAX_FAILURES: '3', LOGIN_MAX_FAILURES_PER_USERNAME: '7', LOGIN_MAX_FAILURES_PER_ADDRESS: '6', LOGIN_FAILURE_WINDOW_SECONDS: '5' }
-      })
-      const user = await signUp(app)
-      const login = async (username: string, password: string, remoteAddress = '127.0.0.1') =>
-        await app.inject({ method: 'POST', url: '/login', payload: { username, password }, remoteAddress })
-
-      // Wait for the start of a fresh window so the whole sequence falls inside one.
-      const nextWindow = async (): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, 5000 - (Date.now() % 5000) + 20)) }
-      await nextWindow()
-      t.equal((await login(user.username, 'wrong 1')).statusCode, 401)
-      t.equal((await login(user.username, 'wrong 2')).statusCode, 401)
-      t.equal((await login(user.username, user.password)).statusCode, 200, "a success resets its own address's count (not the username's)")
-      for (let i = 0; i < 3; i++) t.equal((await login(user.username, `wrong ${i}`)).statusCode, 401)
-      const throttled = await login(user.username, user.password)
-      t.equal(throttled.statusCode, 429, 'even the right password waits')
-      t.same(throttled.json(), { statusCode: 429, error: 'too_many_requests', message: 'Too many failed login attempts; try again later.' })
-      t.ok(Number(throttled.headers['retry-after']) >= 1 && Number(throttled.headers['retry-after']) <= 5, 'Retry-After within the window')
-      t.equal((await login(user.username, 'wrong 3', '10.9.9.9')).statusCode, 401, 'another address has its own count')
-      t.equal((await login(user.username, 'wrong 4', '10.9.9.8')).statusCode, 401)
-      t.equal((await login(user.username, user.password, '10.9.9.7')).statusCode, 429, 'per username, over all addresses, at the higher limit')
-
-      const sprayer = '10.1.1.1'
-      for (let i = 0; i < 6; i++) t.equal((await login(uniqueName(), 'guess', sprayer)).statusCode, 401)
-      const other = await signUp(app)
-      t.equal((await login(other.username, other.password, sprayer)).statusCode, 429, 'per address, over all usernames')
-      t.equal((await login(other.username, other.password)).statusCode, 200, 'other addresses are not held back')
-
-      await nextWindow()
-      t.equal((await login(user.username, user.password)).statusCode, 200, 'the lock ends with its window')
+      t.equal(await itemsStatus(app, stranger.access), 200, "another user's sessions are untouched")
     })
   })
 
