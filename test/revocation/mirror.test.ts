@@ -8,6 +8,7 @@ import { nowSeconds, revocationMirror, STALE_AFTER_MS } from '../../src/revocati
 import { bearer, buildTestApp, decode, requireRedis, signUp, testConfig, testDatabaseUrl } from '../helpers'
 import { requirePostgres } from '../helpers/postgres'
 import { startRedisServer } from '../helpers/redis-server'
+import { startSentinelGroup } from '../helpers/redis-sentinel'
 
 // What the test allows a revocation to take to reach the other instance; measured in milliseconds.
 const PROPAGATION_BOUND_MS = 2000
@@ -190,6 +191,34 @@ t.test('Redis unreachable or silent: protected requests answer 503, never 200', 
   t.equal(back.response.statusCode, 200, 'the token works again once Redis is back')
   t.ok(await untilTrue(() => isLive(a), RECOVERY_BOUND_MS), 'and the mirror is live again')
   t.equal(status(await a.inject(me(user, loggedOut.access))), '401 token_revoked', 'reloaded from the record: the logout still holds')
+})
+
+t.test('with Sentinel: the feed follows the master through a failover', async (t) => {
+  const group = await startSentinelGroup(t)
+  if (group === undefined || !await requirePostgres(t)) return
+  const databaseUrl = await testDatabaseUrl(t, 'postgres')
+  // Not `store: 'redis'`, which would set REDIS_URL as well.
+  const env = { REDIS_SENTINELS: group.sentinels, REDIS_SENTINEL_NAME: group.name, REDIS_KEY_PREFIX: `gatehouse-mirror-test:${randomUUID()}:`, REVOCATION_MODE: 'mirror' }
+  const a = await buildTestApp(t, { databaseUrl, env })
+  const b = await buildTestApp(t, { databaseUrl, env })
+  t.ok(isLive(a) && isLive(b), 'both mirrors are live, fed through the master the sentinels name')
+  const [before, after, kept] = [await signUp(a), await signUp(a), await signUp(b)]
+  t.equal((await a.inject({ method: 'POST', url: '/logout', headers: bearer(before.access) })).statusCode, 200, 'a logout before the failover')
+  const reached = await until(b, me(before, before.access), (response) => response.statusCode !== 200, PROPAGATION_BOUND_MS)
+  t.equal(status(reached.response), '401 token_revoked', `it reaches b (after ${reached.ms} ms)`)
+
+  await group.master.stop()
+  for (const [name, app] of Object.entries({ a, b })) {
+    const back = await until(app, me(kept, kept.access), (response) => response.statusCode === 200, 30_000)
+    t.equal(back.response.statusCode, 200, `${name} serves valid tokens again on the new master`)
+    t.ok(await untilTrue(() => isLive(app), RECOVERY_BOUND_MS), `${name}'s mirror is live again`)
+  }
+  t.equal((await b.inject({ method: 'POST', url: '/logout', headers: bearer(after.access) })).statusCode, 200, 'a logout after the failover')
+  const afterwards = await until(a, me(after, after.access), (response) => response.statusCode !== 200, PROPAGATION_BOUND_MS)
+  t.equal(status(afterwards.response), '401 token_revoked', `it reaches a through the new master (after ${afterwards.ms} ms)`)
+  for (const [name, app] of Object.entries({ a, b })) {
+    t.equal(status(await app.inject(me(before, before.access))), '401 token_revoked', `${name}: the logout before the failover still holds`)
+  }
 })
 
 t.test('strict mode stays the default: checks read Redis, there is no mirror', async (t) => {
