@@ -94,7 +94,7 @@ export interface RevocationFeed {
 export function revocationFeed ({ redis, keyPrefix, mirror, rows, log }: RevocationFeedOptions): RevocationFeed {
   const channel = keyPrefix + FEED_CHANNEL
   const applied = diagnosticsChannel(MIRROR_APPLIED_CHANNEL)
-  // A subscribed connection carries nothing else; it resubscribes itself (see resync), named for CLIENT LIST.
+  // A subscribed connection carries nothing else; it resubscribes itself (see load), named for CLIENT LIST.
   const subscriber = redis.duplicate({ autoResubscribe: false, enableAutoPipelining: false, connectionName: 'gatehouse-revocation-feed' })
   // Bumped by every new connection and every loss of one: a load or a PONG of an older one counts for nothing.
   let generation = 0

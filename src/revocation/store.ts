@@ -59,13 +59,13 @@ export interface RevocationBackend {
 }
 
 // The user id is the hash tag, so the keys one check reads together sit in one Redis Cluster slot.
-export const revocationKeys = {
+const keys = {
   token: (sub: string, jti: string) => `{u:${sub}}:t:${jti}`,
   session: (sub: string, sid: string) => `{u:${sub}}:s:${sid}`,
   user: (sub: string) => `{u:${sub}}:u`,
   spentRefresh: (sub: string, jti: string) => `{u:${sub}}:r:${jti}`
 }
-const keys = revocationKeys
+export { keys as revocationKeys }
 
 /** A user's cut-off, whose value only ever rises; the other revocation keys hold 1. */
 export const isCutoffKey = (key: string): boolean => key.endsWith('}:u')
