@@ -43,7 +43,8 @@ async function freePort (): Promise<number> {
 async function startService (env: Record<string, string>, nodeFlags: string[] = []): Promise<{ child: ChildProcess, url: string }> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, [...nodeFlags, join(ROOT, 'dist', 'src', 'server.js')], {
+  // As npm start runs it.
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', ...nodeFlags, join(ROOT, 'dist', 'src', 'server.js')], {
     env: { PATH: process.env.PATH ?? '', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit']
   })
@@ -78,7 +79,8 @@ async function main (): Promise<void> {
       REVOCATION_MODE: 'mirror',
       LOG_LEVEL: 'warn',
       SHUTDOWN_DRAIN_MS: '0',
-      MALLOC_ARENA_MAX: '2'
+      MALLOC_ARENA_MAX: '2',
+      MALLOC_MMAP_THRESHOLD_: '131072'
     }
     const a = await startService(env)
     children.push(a.child)
