@@ -22,6 +22,7 @@ const HELP = `npm run bench -- [options]
   --items N        items in the database (default 10000)
   --revoked N      revoked JTIs in the revocation store (default 100000)
   --store S        redis (default) or sql: where revocations live
+  --revocation-mode M  strict (default) or mirror: the service's REVOCATION_MODE (mirror needs --store redis)
   --algorithm A    HS256 (default), RS256, ES256 or EdDSA: how tokens are signed
   --only A,B       run only these scenarios (hello, and the baseline a scenario is measured against, always run)
   --json           print JSON instead of the table
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
     items: { type: 'string', default: '10000' },
     revoked: { type: 'string', default: '100000' },
     store: { type: 'string', default: 'redis' },
+    'revocation-mode': { type: 'string', default: 'strict' },
     algorithm: { type: 'string', default: 'HS256' },
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -61,6 +63,9 @@ const itemCount = Number(args.items)
 const revokedCount = Number(args.revoked)
 const algorithm = args.algorithm as SigningAlgorithm
 if (!SIGNING_ALGORITHMS.includes(algorithm)) throw new Error(`--algorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`)
+const revocationMode = args['revocation-mode']
+if (revocationMode !== 'strict' && revocationMode !== 'mirror') throw new Error('--revocation-mode must be strict or mirror')
+if (revocationMode === 'mirror' && args.store !== 'redis') throw new Error('--revocation-mode mirror needs --store redis')
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ROOT = resolve(__dirname, '..', '..')
 const PASSWORD = 'benchmark password'
@@ -192,7 +197,8 @@ async function main (): Promise<void> {
       // As npm start and the container run it (with SERVICE_NODE_FLAGS).
       MALLOC_ARENA_MAX: '2',
       MALLOC_MMAP_THRESHOLD_: '131072',
-      ...(redis !== undefined ? { REDIS_URL, REDIS_KEY_PREFIX: prefix } : {})
+      ...(redis !== undefined ? { REDIS_URL, REDIS_KEY_PREFIX: prefix } : {}),
+      REVOCATION_MODE: revocationMode
     }
     log(`seeding ${userCount} users, ${itemCount} items, ${revokedCount} revoked JTIs (${args.store})…`)
     await seed(env, redis, prefix)
@@ -347,7 +353,9 @@ async function seed (env: Record<string, string>, redis: Redis | undefined, pref
         const pipeline = redis.pipeline()
         for (const [sub, jti] of jtis) pipeline.set(`${prefix}{u:${sub}}:t:${jti}`, 1, 'EX', 3600)
         await pipeline.exec()
-      } else {
+      }
+      // The mirror loads from the SQL record, which holds every revocation in production.
+      if (redis === undefined || revocationMode === 'mirror') {
         await app.db.insertInto('revocations')
           .values(jtis.map(([sub, jti]) => ({ key: `{u:${sub}}:t:${jti}`, value: 1, expires_at: expiresAt }))).execute()
       }
@@ -410,7 +418,7 @@ function report (scenarios: Scenario[], samples: Map<string, Sample[]>): void {
       rounds_rps: runs.map((s) => Math.round(s.rps))
     }
   })
-  const settings = { duration, connections, rounds, users: userCount, items: itemCount, revoked: revokedCount, store: args.store, algorithm, pinned: hasTaskset }
+  const settings = { duration, connections, rounds, users: userCount, items: itemCount, revoked: revokedCount, store: args.store, revocation_mode: revocationMode, algorithm, pinned: hasTaskset }
   if (args.json) {
     console.log(JSON.stringify({ settings, results: rows }, null, 2))
     return

@@ -123,7 +123,7 @@ export const gatehouse: FastifyPluginAsync<GatehouseOptions> = async function ga
   if (config.docsEnabled) await app.register(docs)
   await app.register(database, { config })
   if (config.redis !== undefined) await app.register(redis, config.redis)
-  await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '' })
+  await app.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '', mode: config.revocationMode })
   await app.register(usersRepository)
   await app.register(sessionsRepository)
   await app.register(itemsRepository)

@@ -55,6 +55,10 @@ export const EnvSchema = Type.Object({
   // Braces would break the per-user hash tag that keeps a request's revocation keys in one slot.
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[^{}]*$', maxLength: 64, default: 'gatehouse:' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 250 }),
+  // strict: every check reads Redis, so the very next request on every instance honours a
+  // revocation. mirror: each instance answers checks from an in-memory copy of the live revocations
+  // that Redis pub/sub keeps up to date (docs/tokens-and-revocation.md#mirror-mode).
+  REVOCATION_MODE: Type.Union([Type.Literal('strict'), Type.Literal('mirror')], { default: 'strict' }),
   JWT_SECRET_KEY: Type.Optional(Type.String()),
   // HS256 signs with JWT_SECRET_KEY; the others with private keys, whose public halves are published
   // at /.well-known/jwks.json so other services verify without a secret.
@@ -286,6 +290,7 @@ function toConfig (env: Env) {
     http: { headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS, idleTimeoutMs: env.HTTP_IDLE_TIMEOUT_MS },
     database: databaseConfig(env),
     redis: redisConfig(env),
+    revocationMode: env.REVOCATION_MODE,
     jwtSecret: env.JWT_SECRET_KEY,
     jwt: {
       algorithm: env.JWT_ALGORITHM,
@@ -364,6 +369,13 @@ function crossChecks (env: Env): string[] {
   }
   const redisKinds = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((key) => env[key] !== undefined)
   if (redisKinds.length > 1) problems.push(`${redisKinds.join(', ')}: set one of them, not several`)
+  if (env.REVOCATION_MODE === 'mirror') {
+    if (env.REDIS_CLUSTER_NODES !== undefined) {
+      problems.push('REVOCATION_MODE: mirror is not built for a Redis Cluster (REDIS_CLUSTER_NODES); use strict, or a single Redis (REDIS_URL) or Sentinel (REDIS_SENTINELS)')
+    } else if (env.REDIS_URL === undefined && env.REDIS_SENTINELS === undefined) {
+      problems.push('REVOCATION_MODE: mirror needs Redis (REDIS_URL or REDIS_SENTINELS), whose pub/sub feeds every instance\'s copy; without Redis use strict')
+    }
+  }
   for (const key of ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const) {
     for (const node of env[key]?.split(',') ?? []) {
       const port = Number(node.split(':')[1])

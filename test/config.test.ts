@@ -35,7 +35,8 @@ t.test('each setting\'s error names it and what it accepts', async (t) => {
     [{ JWT_COOKIE_SAMESITE: 'Lax ' }, 'JWT_COOKIE_SAMESITE: must be one of strict, lax, none (got "Lax ")'],
     [{ JWT_ALGORITHM: 'HS512' }, 'JWT_ALGORITHM: must be one of HS256, RS256, ES256, EdDSA (got "HS512")'],
     [{ DOCS_ENABLED: 'yes' }, 'DOCS_ENABLED: must be true or false (got "yes")'],
-    [{ PORT: '70000' }, 'PORT: must be a whole number from 0 to 65535 (got 70000)']
+    [{ PORT: '70000' }, 'PORT: must be a whole number from 0 to 65535 (got 70000)'],
+    [{ REVOCATION_MODE: 'bogus' }, 'REVOCATION_MODE: must be one of strict, mirror (got "bogus")']
   ] as const) {
     const error = (() => { try { loadConfig(env) } catch (e) { return e as Error } })()
     t.ok(error?.message.split('\n').includes(`  ${message}`), message)
@@ -112,6 +113,9 @@ t.test('Redis Cluster, trusted proxies and shutdown settings', async (t) => {
   t.same(loadConfig({ TRUST_PROXY: 'loopback, uniquelocal,linklocal' }).trustProxy, ['loopback', 'uniquelocal', 'linklocal'], 'the names Fastify\'s proxy-addr knows')
   t.same(loadConfig({}).shutdown, { drainMs: 5000, timeoutMs: 10000 })
   t.same(loadConfig({ SHUTDOWN_DRAIN_MS: '0', SHUTDOWN_TIMEOUT_MS: '2000' }).shutdown, { drainMs: 0, timeoutMs: 2000 })
+  t.equal(loadConfig({}).revocationMode, 'strict', 'revocation is strict by default')
+  t.equal(loadConfig({ REVOCATION_MODE: 'mirror', REDIS_URL: 'redis://r' }).revocationMode, 'mirror')
+  t.equal(loadConfig({ REVOCATION_MODE: 'mirror', REDIS_SENTINELS: 's1:26379' }).revocationMode, 'mirror', 'mirror with Sentinel')
 
   for (const [env, message] of [
     [{ REDIS_CLUSTER_NODES: 'redis-1' }, /REDIS_CLUSTER_NODES: must be host:port/],
@@ -126,7 +130,9 @@ t.test('Redis Cluster, trusted proxies and shutdown settings', async (t) => {
     [{ TRUST_PROXY: '127.0.0.1,nginx' }, /TRUST_PROXY: "nginx" is not/],
     [{ TRUST_PROXY: '::1/129' }, /TRUST_PROXY/],
     [{ SHUTDOWN_DRAIN_MS: '5000', SHUTDOWN_TIMEOUT_MS: '5000' }, /SHUTDOWN_DRAIN_MS: must be below SHUTDOWN_TIMEOUT_MS/],
-    [{ SHUTDOWN_TIMEOUT_MS: '1.5' }, /SHUTDOWN_TIMEOUT_MS: must be a whole number/]
+    [{ SHUTDOWN_TIMEOUT_MS: '1.5' }, /SHUTDOWN_TIMEOUT_MS: must be a whole number/],
+    [{ REVOCATION_MODE: 'mirror' }, /REVOCATION_MODE: mirror needs Redis \(REDIS_URL or REDIS_SENTINELS\)/],
+    [{ REVOCATION_MODE: 'mirror', REDIS_CLUSTER_NODES: 'a:1' }, /REVOCATION_MODE: mirror is not built for a Redis Cluster \(REDIS_CLUSTER_NODES\)/]
   ] as const) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   }

@@ -213,6 +213,23 @@ export default fp<MetricsOptions>(async function metrics (fastify, { enabled, po
   fastify.addHook('onReady', async function countRedisErrors () {
     if (fastify.hasDecorator('redis')) fastify.redis.on('error', () => { counters.redisErrors.inc() })
   })
+  // REVOCATION_MODE=mirror only: whether checks are answered from memory or, the feed lost, from Redis.
+  fastify.addHook('onReady', async function watchMirror () {
+    const mirror = fastify.revocation.mirror
+    if (mirror === undefined) return
+    registry.registerMetric(new Gauge({
+      name: 'gatehouse_revocation_mirror_live',
+      help: 'Whether revocation checks are answered from the in-memory mirror (1) or, its feed lost, from Redis (0)',
+      registers: [],
+      collect () { this.set(mirror.live() ? 1 : 0) }
+    }))
+    registry.registerMetric(new Gauge({
+      name: 'gatehouse_revocation_mirror_entries',
+      help: 'Revocations held by the in-memory mirror',
+      registers: [],
+      collect () { this.set(mirror.size()) }
+    }))
+  })
 
   const metricsRoute = {
     schema: { hide: true },

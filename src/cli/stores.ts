@@ -15,7 +15,7 @@ export async function openStores (config: Config, logger: FastifyServerOptions['
   try {
     await stores.register(database, { config })
     if (config.redis !== undefined) await stores.register(redis, config.redis)
-    await stores.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '', watchRedis: false })
+    await stores.register(revocation, { redisKeyPrefix: config.redis?.keyPrefix ?? '', mode: config.revocationMode, watchRedis: false })
     await stores.register(usersRepository)
     await stores.ready()
   } catch (error) {

@@ -1,4 +1,6 @@
+export * from './feed'
 export * from './loss-watch'
+export * from './mirror'
 export * from './redis'
 export * from './sql'
 export * from './store'

@@ -37,6 +37,8 @@ export interface RevocationStore {
   refreshTokenSpentAt: (sub: string, jti: string) => Promise<number | undefined>
   ping: () => Promise<void>
   close: () => Promise<void>
+  /** With REVOCATION_MODE=mirror: whether the in-memory mirror answers checks now, and how many entries it holds. */
+  mirror?: { live: () => boolean, size: () => number }
 }
 
 /** The storage a RevocationStore needs: values that vanish at a given time. */
@@ -63,6 +65,10 @@ const keys = {
   user: (sub: string) => `{u:${sub}}:u`,
   spentRefresh: (sub: string, jti: string) => `{u:${sub}}:r:${jti}`
 }
+export { keys as revocationKeys }
+
+/** A user's cut-off, whose value only ever rises; the other revocation keys hold 1. */
+export const isCutoffKey = (key: string): boolean => key.endsWith('}:u')
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
