@@ -48,8 +48,7 @@ export default fp<AuthOptions>(async function auth (fastify, { headers }) {
     return ACCOUNT_ID.test(sub) && await fastify.users.findById(Number(sub)) !== undefined
   }
 
-  async function isRevoked (claims: TokenClaims): Promise<boolean> {
-    if (claims.sid !== undefined) return await fastify.revocation.isRevoked(claims)
+  async function isForeignTokenRevoked (claims: TokenClaims): Promise<boolean> {
     // A token minted elsewhere (Flask): its sub may name no account here, never created or
     // deleted after the token was issued. Ours need no such read: they are minted for an
     // existing account, and a deletion's user cut-off revokes them.
@@ -57,6 +56,11 @@ export default fp<AuthOptions>(async function auth (fastify, { headers }) {
     if (revoked) return true
     if (!exists) throw accountMissing()
     return false
+  }
+
+  // Not async: on every protected request, the store's own promise is the answer.
+  function isRevoked (claims: TokenClaims): Promise<boolean> {
+    return claims.sid !== undefined ? fastify.revocation.isRevoked(claims) : isForeignTokenRevoked(claims)
   }
 
   const checks: TokenChecks = {

@@ -34,8 +34,8 @@ export function mgetBatcher (mget: Mget): Mget {
     })
   }
 
-  return async function batchedMget (keys) {
-    return await new Promise((resolve, reject) => {
+  return function batchedMget (keys) {
+    return new Promise((resolve, reject) => {
       if (waiting.length === 0) setImmediate(flush)
       waiting.push({ keys, resolve, reject })
       if (waiting.length >= MAX_BATCH) flush()

@@ -25,8 +25,10 @@ export function redisRevocationBackend (redis: Redis | Cluster, keyPrefix: strin
     : mgetBatcher(async (keys) => await redis.mget(keys))
   return {
     name: 'redis',
-    async read (keys) {
-      return await mget(keys.map((key) => keyPrefix + key))
+    read (keys) {
+      const prefixed = new Array<string>(keys.length)
+      for (let i = 0; i < keys.length; i++) prefixed[i] = keyPrefix + keys[i]
+      return mget(prefixed)
     },
     async write (key, value, expiresAt) {
       await redis.set(keyPrefix + key, value, 'EX', Math.max(1, expiresAt - nowSeconds()))

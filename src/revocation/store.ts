@@ -120,8 +120,16 @@ async function within<T> (ms: number, promise: Promise<T>): Promise<T> {
   }
 }
 
+type Values = Array<string | number | null | undefined>
+
 export function revocationStore (backend: RevocationBackend, log: FastifyBaseLogger, durable?: DurableRecord): RevocationStore {
   const guarded = storeGuard(backend, log)
+  /** storeGuard's answer to a failed read, for the check's promise chain. */
+  function readFailed (error: unknown): never {
+    if (backend.inDatabase === true && isDatabaseUnavailable(error)) throw error
+    log.warn({ err: error, store: backend.name }, 'revocation store failed')
+    throw new RevocationUnavailable()
+  }
   const record = durable?.record
   const trust = durable?.trust
   const guardedRecord = record === undefined ? guarded : storeGuard(record, log)
@@ -133,27 +141,34 @@ export function revocationStore (backend: RevocationBackend, log: FastifyBaseLog
     await guarded(async () => { await backend[kind](key, value, expiresAt) })
   }
 
-  async function read (checkKeys: string[]): Promise<Array<string | number | null | undefined>> {
-    if (record === undefined || trust === undefined) return await guarded(async () => await backend.read(checkKeys))
-    const begun = trust.begin()
-    if (begun !== undefined) {
-      const [marker, ...values] = await guarded(async () => await backend.read([trust.markerKey, ...checkKeys]))
-      if (trust.confirms(begun, marker)) return values
-    }
+  async function readRecord (checkKeys: string[]): Promise<Values> {
     // Redis may have lost data and is not restored yet: the record holds every acknowledged revocation.
-    return await guardedRecord(async () => await within(RECORD_READ_TIMEOUT_MS, record.read(checkKeys)))
+    return await guardedRecord(async () => await within(RECORD_READ_TIMEOUT_MS, record!.read(checkKeys)))
+  }
+
+  // On every protected request: one promise chain rather than nested async functions, each of
+  // which would cost a promise and microtask turns of its own. Read as [token, session, cut-off],
+  // after the marker where Redis' trust is checked.
+  function readCheck (token: RevocableToken): Promise<Values> {
+    const tokenKey = keys.token(token.sub, token.jti)
+    const sessionKey = keys.session(token.sub, token.sid ?? token.jti)
+    const userKey = keys.user(token.sub)
+    if (record === undefined || trust === undefined) return backend.read([tokenKey, sessionKey, userKey]).catch(readFailed)
+    const begun = trust.begin()
+    if (begun === undefined) return readRecord([tokenKey, sessionKey, userKey])
+    return backend.read([trust.markerKey, tokenKey, sessionKey, userKey]).then((values) => {
+      if (trust.confirms(begun, values[0])) return values.slice(1)
+      return readRecord([tokenKey, sessionKey, userKey])
+    }, readFailed)
   }
 
   return {
-    async isRevoked (token) {
-      const values = await read([
-        keys.token(token.sub, token.jti),
-        keys.session(token.sub, token.sid ?? token.jti),
-        keys.user(token.sub)
-      ])
-      if (values[0] != null || values[1] != null) return true
-      const cutoff = values[2]
-      return cutoff != null && issuedAtMs(token) <= Number(cutoff)
+    isRevoked (token) {
+      return readCheck(token).then((values) => {
+        if (values[0] != null || values[1] != null) return true
+        const cutoff = values[2]
+        return cutoff != null && issuedAtMs(token) <= Number(cutoff)
+      })
     },
     async revokeToken (sub, jti, expiresAt) {
       await writeUntil('write', keys.token(sub, jti), 1, expiresAt)
