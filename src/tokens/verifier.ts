@@ -157,7 +157,10 @@ export function createTokenVerifier ({ secret, keyring, cacheSize, claimRules = 
     if (claims === undefined) {
       claims = verifySigned(token, nowMs)
       if (claims.exp * 1000 + leewayMs <= nowMs) throw new TokenExpired()
-      if (cacheSize > 0) {
+      // Access tokens only: they are what protected requests present again and again. A refresh
+      // token is presented once where rotation spends it, and rarely otherwise; cached, each would
+      // push out an access token and hold its ~1 KB until evicted.
+      if (cacheSize > 0 && claims.type === 'access') {
         // Insertion order makes the oldest entry the first: evict it when full.
         if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string)
         cache.set(token, claims)
