@@ -15,8 +15,9 @@ export interface RevocationOptions {
   /** Redis key prefix; revocations go to Redis when the redis plugin is registered. */
   redisKeyPrefix: string
   /**
-   * REVOCATION_MODE: strict (the default) reads Redis on every check; mirror publishes every
-   * revocation and, where watchRedis is on, answers checks from a copy in memory.
+   * REVOCATION_MODE: strict (the default) reads Redis on every check; mirror, where watchRedis
+   * is on, answers checks from a copy in memory. Either way every revocation is published (a single
+   * Redis or Sentinel), so any mirror hears of it: another instance's, or a resource server's.
    */
   mode?: 'strict' | 'mirror'
   /**
@@ -48,7 +49,10 @@ export default fp<RevocationOptions>(async function revocation (fastify, { redis
   }
 
   const rows = () => liveRevocations(fastify.db, REPAIR_PAGE_SIZE)
-  const backend = mode === 'mirror' ? feedingRedisBackend(redis, redisKeyPrefix) : redisRevocationBackend(redis, redisKeyPrefix)
+  // Published in strict mode too: a rolling switch to mirror, a CLI run without the setting, or a
+  // resource server's mirror would otherwise miss revocations written here. One PUBLISH per
+  // revocation, inside the write's own script; nothing per check.
+  const backend = feedingRedisBackend(redis, redisKeyPrefix)
   const watch = watchRedis ? redisLossWatch({ redis, keyPrefix: redisKeyPrefix, rows, log: fastify.log }) : undefined
   const store = revocationStore(backend, fastify.log, { record, trust: watch })
   const mirror = mode === 'mirror' && watchRedis ? revocationMirror() : undefined

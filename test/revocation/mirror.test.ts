@@ -5,7 +5,7 @@ import t from 'tap'
 import type { App } from '../../src/app'
 import { openStores } from '../../src/cli/stores'
 import { nowSeconds, revocationMirror, STALE_AFTER_MS } from '../../src/revocation'
-import { bearer, buildTestApp, decode, requireRedis, signUp, testConfig, testDatabaseUrl } from '../helpers'
+import { bearer, buildTestApp, decode, requireRedis, signUp, testConfig, testDatabaseUrl, TEST_REDIS_URL } from '../helpers'
 import { requirePostgres } from '../helpers/postgres'
 import { startRedisServer } from '../helpers/redis-server'
 import { startSentinelGroup } from '../helpers/redis-sentinel'
@@ -225,4 +225,26 @@ t.test('strict mode stays the default: checks read Redis, there is no mirror', a
   if (!await requireRedis(t)) return
   const app = await buildTestApp(t, { store: 'redis' })
   t.equal(app.revocation.mirror, undefined)
+})
+
+t.test('a strict instance publishes its revocations too: a rolling switch to mirror misses none', async (t) => {
+  if (!await requireRedis(t) || !await requirePostgres(t)) return
+  const databaseUrl = await testDatabaseUrl(t, 'postgres')
+  const prefix = `gatehouse-mirror-test:${randomUUID()}:`
+  const strict = await buildTestApp(t, { store: 'redis', databaseUrl, redisKeyPrefix: prefix })
+  const mirrored = await buildTestApp(t, { store: 'redis', databaseUrl, redisKeyPrefix: prefix, env: { REVOCATION_MODE: 'mirror' } })
+  t.ok(isLive(mirrored), 'the mirror instance is live')
+  const user = await signUp(strict)
+  t.equal((await mirrored.inject(me(user, user.access))).statusCode, 200, 'the token works on the mirror instance')
+
+  t.equal((await strict.inject({ method: 'POST', url: '/logout', headers: bearer(user.access) })).statusCode, 200, 'logout on the strict instance')
+  const reached = await until(mirrored, me(user, user.access), (response) => response.statusCode !== 200, PROPAGATION_BOUND_MS)
+  t.equal(status(reached.response), '401 token_revoked', `the mirror instance refuses it (after ${reached.ms} ms)`)
+  // Gone from Redis, the revocation is still refused: the mirror's own copy, which only the feed gave it.
+  const redis = new Redis(TEST_REDIS_URL)
+  t.teardown(() => { redis.disconnect() })
+  const keys = await redis.keys(`${prefix}{u:${user.id}}:*`)
+  if (keys.length > 0) await redis.del(...keys)
+  t.ok(isLive(mirrored), 'the mirror is live')
+  t.equal(status(await mirrored.inject(me(user, user.access))), '401 token_revoked', 'answered from the mirror, fed by the strict instance')
 })
