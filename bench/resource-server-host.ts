@@ -8,7 +8,8 @@ const env = process.env
 void app.register(resourceServer, {
   ...(env.JWKS_URL !== undefined ? { jwksUrl: env.JWKS_URL } : { secret: env.JWT_SECRET_KEY }),
   redisUrl: env.REDIS_URL,
-  redisKeyPrefix: env.REDIS_KEY_PREFIX
+  redisKeyPrefix: env.REDIS_KEY_PREFIX,
+  revocationMode: env.REVOCATION_MODE === 'mirror' ? 'mirror' : 'strict'
 })
 void app.register(async function routes (app) {
   const item = { name: 'crate', price: 12.5 }

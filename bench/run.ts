@@ -22,7 +22,7 @@ const HELP = `npm run bench -- [options]
   --items N        items in the database (default 10000)
   --revoked N      revoked JTIs in the revocation store (default 100000)
   --store S        redis (default) or sql: where revocations live
-  --revocation-mode M  strict (default) or mirror: the service's REVOCATION_MODE (mirror needs --store redis)
+  --revocation-mode M  strict (default) or mirror: the service's REVOCATION_MODE, and the host's revocationMode (mirror needs --store redis)
   --algorithm A    HS256 (default), RS256, ES256 or EdDSA: how tokens are signed
   --only A,B       run only these scenarios (hello, and the baseline a scenario is measured against, always run)
   --json           print JSON instead of the table
@@ -212,7 +212,7 @@ async function main (): Promise<void> {
       ? undefined
       : await startProcess(join(ROOT, 'dist', 'bench', 'resource-server-host.js'), {
         ...(privateKey === undefined ? { JWT_SECRET_KEY: secret } : { JWKS_URL: `${service.url}/.well-known/jwks.json` }),
-        REDIS_URL, REDIS_KEY_PREFIX: prefix
+        REDIS_URL, REDIS_KEY_PREFIX: prefix, REVOCATION_MODE: revocationMode
       }, '/open')
     if (host !== undefined) children.push(host.child)
 

@@ -32,6 +32,11 @@ export const ResourceServerOptionsSchema = Type.Object({
   issuer: Type.Optional(Type.String({ minLength: 1 })),
   /** When set, tokens' `aud` must be this or a list holding it. */
   audience: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Gatehouse's REVOCATION_MODE: `strict` reads Redis on every check; `mirror` answers from the live
+   * revocations in memory, fed by Gatehouse's pub/sub (a single Redis or Sentinel).
+   */
+  revocationMode: Type.Union([Type.Literal('strict'), Type.Literal('mirror')], { default: 'strict' }),
   /** Verified tokens remembered (revocation is still checked on every request); 0 turns it off. */
   verifyCacheSize: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000 })
 }, { additionalProperties: false })
@@ -59,6 +64,7 @@ export function resourceServerSettings (given: ResourceServerOptionsInput) {
   const stores = [options.redisUrl, options.redisClusterNodes, options.redisSentinels].filter((value) => value !== undefined).length
   if (stores !== 1) problems.push('redisUrl, redisClusterNodes, redisSentinels: give exactly one: revocations are checked in Gatehouse\'s Redis')
   if ((options.redisSentinels === undefined) !== (options.redisSentinelName === undefined)) problems.push('redisSentinels, redisSentinelName: give both or neither')
+  if (options.revocationMode === 'mirror' && options.redisClusterNodes !== undefined) problems.push('revocationMode: mirror needs redisUrl or redisSentinels; it is not built for a Redis Cluster')
   if (problems.length > 0) throw new Error(`gatehouse/resource-server: invalid options:\n  ${problems.join('\n  ')}`)
 
   const timeoutMs = options.redisTimeoutMs

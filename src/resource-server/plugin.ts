@@ -2,7 +2,11 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestAsyncHo
 import fp from 'fastify-plugin'
 import { accessHooks, type AuthHook, type TokenChecks } from '../auth'
 import { appErrorCode, sendError } from '../http'
-import { createRedisClient, MARKER_KEY, redisRevocationBackend, revocationStore, startRedis, type DurableRecord, type RedisConnection } from '../revocation'
+import type { Redis } from 'ioredis'
+import {
+  createRedisClient, MARKER_KEY, mirroredStore, redisRevocationBackend, redisRevocationRows, revocationFeed, revocationMirror, revocationStore,
+  startRedis, type DurableRecord, type RedisConnection, type RevocationFeed, type RevocationMirror
+} from '../revocation'
 import { createTokenVerifier, type TokenClaims } from '../tokens'
 import { createJwksVerifier, type JwksVerifier } from './jwks'
 import { resourceServerSettings, type ResourceServerOptionsInput } from './options'
@@ -68,8 +72,12 @@ const resourceServer: FastifyPluginAsync<ResourceServerOptionsInput> = async fun
   const client = createRedisClient(settings.redis)
   const closeRedis = await startRedis(client, settings.redis, fastify.log)
   let jwks: JwksVerifier | undefined
+  let mirror: RevocationMirror | undefined
+  let feed: RevocationFeed | undefined
   fastify.addHook('onClose', async () => {
     jwks?.close()
+    await feed?.close()
+    mirror?.close()
     await closeRedis()
   })
 
@@ -96,7 +104,19 @@ const resourceServer: FastifyPluginAsync<ResourceServerOptionsInput> = async fun
     verify = jwks.verify
   }
 
-  const store = revocationStore(redisRevocationBackend(client, settings.redisKeyPrefix), fastify.log, lossGuard(settings.redis))
+  let store = revocationStore(redisRevocationBackend(client, settings.redisKeyPrefix), fastify.log, lossGuard(settings.redis))
+  if (settings.revocationMode === 'mirror') {
+    // Gatehouse publishes every revocation (strict instances too); this mirror loads Redis' live set
+    // (it cannot read Gatehouse's SQL record) while the epoch marker says Redis is whole, and until
+    // it is live, or whenever its feed is lost, checks read Redis as in strict mode.
+    const redis = client as Redis
+    mirror = revocationMirror()
+    feed = revocationFeed({ redis, keyPrefix: settings.redisKeyPrefix, mirror, rows: () => redisRevocationRows(redis, settings.redisKeyPrefix), log: fastify.log })
+    store = mirroredStore(store, mirror, feed.live)
+    await feed.start().catch((error: unknown) => {
+      fastify.log.warn({ err: error }, 'gatehouse/resource-server: the revocation mirror is not loaded yet; checks read Redis meanwhile')
+    })
+  }
   const hooks = accessHooks({
     headers: true,
     verify,
