@@ -124,12 +124,19 @@ export async function startRedis (client: Redis | Cluster, connection: RedisConn
     client.disconnect()
   }
 
+  // A first attempt that fails (a connection closed during the handshake, a refused one while Redis
+  // restarts) is retried by the client itself: wait for it to be ready, within the same bound.
+  let firstError: Error | undefined
+  const ready = new Promise<void>((resolve) => { client.once('ready', () => { resolve() }) })
   let timer: NodeJS.Timeout | undefined
   try {
     await Promise.race([
-      client.connect(),
+      client.connect().catch(async (error: Error) => {
+        firstError = error
+        await ready
+      }),
       new Promise((_resolve, reject) => {
-        timer = setTimeout(() => { reject(new Error('timed out')) }, REDIS_CONNECT_TIMEOUT_MS)
+        timer = setTimeout(() => { reject(firstError ?? new Error('timed out')) }, REDIS_CONNECT_TIMEOUT_MS)
       })
     ])
   } catch (error) {
