@@ -1,4 +1,4 @@
-import { createServer, type Socket } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { buildApp, type App } from '../../src/app'
@@ -184,4 +184,33 @@ t.test('app.close() neither rejects nor hangs while Redis is down', async (t) =>
   app.redis.on('connecting', () => { attempts += 1 })
   await sleep(RECONNECT_WINDOW_MS)
   t.equal(attempts, 0, 'the Redis client makes no connection attempt after close')
+})
+
+t.test('a first connection to Redis closed during the handshake is retried: the app starts', async (t) => {
+  const redis = await startRedisServer(t)
+  if (redis === undefined) return
+  const [host, port] = redis.url.replace(/^redis:\/\//, '').split(':')
+  // Closes the first connection it accepts, as a server restarting (or a proxy failing over) would;
+  // relays every later one to Redis.
+  let accepted = 0
+  const sockets = new Set<Socket>()
+  const flaky = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+    if (++accepted === 1) { socket.destroy(); return }
+    const upstream = connect(Number(port), host)
+    upstream.on('error', () => {})
+    socket.pipe(upstream).pipe(socket)
+    socket.on('close', () => { upstream.destroy() })
+  })
+  await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise((resolve) => flaky.close(resolve))
+  })
+  const url = `redis://127.0.0.1:${(flaky.address() as { port: number }).port}`
+  const app = await within(BOUND_MS, 'buildApp through the flaky relay', buildApp(testConfig(t, { store: 'redis', env: { REDIS_URL: url } }), { logger: false }))
+  t.teardown(async () => { await app.close() })
+  t.ok(accepted >= 2, 'the first connection was closed, and the client connected again')
+  t.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200, 'and the app serves, Redis answering')
 })
