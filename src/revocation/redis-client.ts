@@ -99,7 +99,10 @@ export async function startRedis (client: Redis | Cluster, connection: RedisConn
     if (!connected) log.info({ redis: where }, 'redis connected')
     connected = true
   })
+  // The socket's own error (ECONNREFUSED, a DNS failure…) says more than the client's "Connection is closed.".
+  let lastError: Error | undefined
   client.on('error', (error) => {
+    lastError = error
     if (connected) log.warn({ err: error, redis: where }, 'redis connection lost')
     connected = false
   })
@@ -136,7 +139,7 @@ export async function startRedis (client: Redis | Cluster, connection: RedisConn
         await ready
       }),
       new Promise((_resolve, reject) => {
-        timer = setTimeout(() => { reject(firstError ?? new Error('timed out')) }, REDIS_CONNECT_TIMEOUT_MS)
+        timer = setTimeout(() => { reject(lastError ?? firstError ?? new Error('timed out')) }, REDIS_CONNECT_TIMEOUT_MS)
       })
     ])
   } catch (error) {

@@ -69,7 +69,7 @@ t.test('a bad setting stops the start with a clear message', async (t) => {
     [{ JWT_SECRET_KEY: 'short' }, /JWT_SECRET_KEY: must be at least 32 bytes/],
     [{ PORT: 'http' }, /PORT: must be a whole number/],
     [{ ADMIN_USERNAMES: 'admin', JWT_SECRET_KEY: 'x'.repeat(32) }, /ADMIN_USERNAMES: no longer supported[\s\S]*gatehouse user set-admin <name> on/],
-    [{ REDIS_URL: 'redis://127.0.0.1:1', JWT_SECRET_KEY: 'x'.repeat(32) }, /Redis at redis:\/\/127\.0\.0\.1:1 did not answer/]
+    [{ REDIS_URL: 'redis://127.0.0.1:1', JWT_SECRET_KEY: 'x'.repeat(32) }, /Redis at redis:\/\/127\.0\.0\.1:1 did not answer: connect ECONNREFUSED/]
   ] as const) {
     const child = spawn(process.execPath, [SERVER], { cwd, env: { PATH: process.env.PATH ?? '', PORT: '0', DATA_DIR: join(cwd, 'data'), ...env } })
     let output = ''
