@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import Redis from 'ioredis'
+import { freePort } from './free-port'
 
 const HELP = `npm run bench:mirror -- [options]
 Two instances with REVOCATION_MODE=mirror on one Redis and one database: logouts on instance A,
@@ -30,14 +30,6 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ROOT = resolve(__dirname, '..', '..')
 const PASSWORD = 'benchmark password'
 const log = (message: string): void => { if (!args.json) console.error(message) }
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** The service on a free port, with `node` flags before its script; resolves once /health/ready answers 200. */
 async function startService (env: Record<string, string>, nodeFlags: string[] = []): Promise<{ child: ChildProcess, url: string }> {

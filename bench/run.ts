@@ -1,5 +1,4 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
 import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -7,6 +6,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import Redis from 'ioredis'
+import { freePort } from './free-port'
 import { buildApp } from '../src/app'
 import { loadConfig } from '../src/config'
 import { runAgainstTarget } from './target'
@@ -74,14 +74,6 @@ const hasTaskset = existsSync('/usr/bin/taskset')
 // The service's Node flags as npm start and the image give them: V8's young generation bounded.
 const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4']
 const log = (message: string): void => { if (!args.json) console.error(message) }
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /**
  * Runs a Node server script on a free port, pinned to core 0 when taskset is there (the load

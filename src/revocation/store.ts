@@ -77,14 +77,22 @@ export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
  * database_unavailable where the store is the SQL database.
  */
 export function storeGuard (backend: RevocationBackend, log: FastifyBaseLogger): <T>(operation: () => Promise<T>) => Promise<T> {
+  const failed = storeFailure(backend, log)
   return async function guarded<T> (operation: () => Promise<T>): Promise<T> {
     try {
       return await operation()
     } catch (error) {
-      if (backend.inDatabase === true && isDatabaseUnavailable(error)) throw error
-      log.warn({ err: error, store: backend.name }, 'revocation store failed')
-      throw new RevocationUnavailable()
+      return failed(error)
     }
+  }
+}
+
+/** storeGuard's answer to an operation that failed, for a promise chain of its own (the hot-path check). */
+export function storeFailure (backend: RevocationBackend, log: FastifyBaseLogger): (error: unknown) => never {
+  return function failed (error) {
+    if (backend.inDatabase === true && isDatabaseUnavailable(error)) throw error
+    log.warn({ err: error, store: backend.name }, 'revocation store failed')
+    throw new RevocationUnavailable()
   }
 }
 
@@ -124,12 +132,7 @@ type Values = Array<string | number | null | undefined>
 
 export function revocationStore (backend: RevocationBackend, log: FastifyBaseLogger, durable?: DurableRecord): RevocationStore {
   const guarded = storeGuard(backend, log)
-  /** storeGuard's answer to a failed read, for the check's promise chain. */
-  function readFailed (error: unknown): never {
-    if (backend.inDatabase === true && isDatabaseUnavailable(error)) throw error
-    log.warn({ err: error, store: backend.name }, 'revocation store failed')
-    throw new RevocationUnavailable()
-  }
+  const readFailed = storeFailure(backend, log)
   const record = durable?.record
   const trust = durable?.trust
   const guardedRecord = record === undefined ? guarded : storeGuard(record, log)
